@@ -1,0 +1,111 @@
+"""tensorplan: an open inference engine that speaks TensorRT's Python API.
+
+    import tensorplan as trt
+
+The names here are TensorRT's; see docs/api-differences.md for where behaviour differs.
+"""
+
+from .builder.builder import Builder
+from .builder.config import IBuilderConfig, IOptimizationProfile
+from .errors import IErrorRecorder
+from .logging import ILogger, Logger
+from .memory import IGpuAllocator, IGpuAsyncAllocator, IHostMemory
+from .network.definition import INetworkDefinition
+from .network.layer import ILayer
+from .network.layers.constant import IConstantLayer
+from .network.layers.conv import IConvolutionLayer, IDeconvolutionLayer
+from .network.layers.elementwise import (
+    IActivationLayer,
+    ICastLayer,
+    IElementWiseLayer,
+    IIdentityLayer,
+    ISelectLayer,
+    IUnaryLayer,
+)
+from .network.layers.matmul import IMatrixMultiplyLayer
+from .network.layers.normalization import INormalizationLayer, ISoftMaxLayer
+from .network.layers.pooling import IPoolingLayer
+from .network.layers.reduce import IReduceLayer, ITopKLayer
+from .network.layers.shaping import (
+    IConcatenationLayer,
+    IGatherLayer,
+    IShapeLayer,
+    IShuffleLayer,
+    ISliceLayer,
+)
+from .network.tensor import ITensor
+from .plugins.registry import IPluginRegistry, get_plugin_registry
+from .runtime.context import IExecutionContext
+from .runtime.engine import ICudaEngine
+from .runtime.runtime import Runtime
+from .runtime.stream_reader import IStreamReader, IStreamReaderV2
+from .types import (
+    ActivationType,
+    AllocatorFlag,
+    BoundingBoxFormat,
+    BuilderFlag,
+    CumulativeOperation,
+    DataType,
+    DeviceType,
+    Dims,
+    Dims2,
+    Dims3,
+    Dims4,
+    DimsHW,
+    ElementWiseOperation,
+    EngineCapability,
+    ErrorCodeTRT,
+    ExecutionContextAllocationStrategy,
+    FillOperation,
+    GatherMode,
+    HardwareCompatibilityLevel,
+    InterpolationMode,
+    LayerInformationFormat,
+    LayerType,
+    LoopOutput,
+    MatrixOperation,
+    MemoryPoolType,
+    NetworkDefinitionCreationFlag,
+    PaddingMode,
+    PoolingType,
+    PreviewFeature,
+    ProfilingVerbosity,
+    QuantizationFlag,
+    ReduceOperation,
+    ResizeCoordinateTransformation,
+    ResizeRoundMode,
+    ResizeSelector,
+    SampleMode,
+    ScaleMode,
+    ScatterMode,
+    SeekPosition,
+    SerializationFlag,
+    TacticSource,
+    TempfileControlFlag,
+    TensorFormat,
+    TensorIOMode,
+    TensorLocation,
+    TopKOperation,
+    TripLimit,
+    UnaryOperation,
+    Weights,
+    WeightsRole,
+    nptype,
+    volume,
+)
+from .version import __version__
+
+float32 = DataType.FLOAT
+float16 = DataType.HALF
+bfloat16 = DataType.BF16
+int8 = DataType.INT8
+int32 = DataType.INT32
+int64 = DataType.INT64
+bool = DataType.BOOL
+uint8 = DataType.UINT8
+fp8 = DataType.FP8
+int4 = DataType.INT4
+fp4 = DataType.FP4
+e8m0 = DataType.E8M0
+
+__all__ = [name for name in dir() if not name.startswith("_")] + ["__version__"]

@@ -1,0 +1,1 @@
+"""The builder: network definition -> optimized program -> plan bytes."""

@@ -1,0 +1,184 @@
+"""Builder: builds an optimized plan from a network definition."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+
+from ..errors import report_error
+from ..ir import Graph, GraphError, Profile, Program, infer_graph
+from ..logging import ILogger, log
+from ..memory import IHostMemory
+from ..network.definition import INetworkDefinition
+from ..ops.base import UNKNOWN, TensorMeta
+from ..plan.writer import write_plan
+from ..types import ErrorCodeTRT
+from .config import IBuilderConfig, IOptimizationProfile
+from .lowering import BuildError, lower
+from .memory_plan import plan_memory
+from .passes import compact, eliminate_dead_code, fold_constants, remove_identities
+
+API = "IBuilder::buildSerializedNetwork"
+
+
+class Builder:
+    """Builds engines from networks: `build_serialized_network(network, config)` -> plan."""
+
+    def __init__(self, logger: ILogger) -> None:
+        if logger is None:
+            raise TypeError("Builder needs a logger")
+        self._logger = logger
+        self._error_recorder = None
+        self.gpu_allocator = None
+        self.max_threads = 1
+
+    @property
+    def logger(self) -> ILogger:
+        return self._logger
+
+    @property
+    def error_recorder(self) -> Any:
+        return self._error_recorder
+
+    @error_recorder.setter
+    def error_recorder(self, recorder: Any) -> None:
+        self._error_recorder = recorder
+
+    @property
+    def platform_has_fast_fp16(self) -> bool:
+        return torch.cuda.is_available() and torch.cuda.get_device_capability() >= (5, 3)
+
+    @property
+    def platform_has_tf32(self) -> bool:
+        return torch.cuda.is_available() and torch.cuda.get_device_capability() >= (8, 0)
+
+    @property
+    def platform_has_fast_int8(self) -> bool:
+        return torch.cuda.is_available() and torch.cuda.get_device_capability() >= (6, 1)
+
+    @property
+    def num_DLA_cores(self) -> int:
+        return 0
+
+    @property
+    def max_DLA_batch_size(self) -> int:
+        return 1
+
+    def create_network(self, flags: int = 0) -> INetworkDefinition:
+        return INetworkDefinition(self, flags)
+
+    def create_builder_config(self) -> IBuilderConfig:
+        return IBuilderConfig(self)
+
+    def create_optimization_profile(self) -> IOptimizationProfile:
+        return IOptimizationProfile(self)
+
+    def get_plugin_registry(self) -> Any:
+        from ..plugins.registry import get_plugin_registry
+
+        return get_plugin_registry()
+
+    def reset(self) -> None:
+        pass
+
+    def is_network_supported(self, network: INetworkDefinition, config: IBuilderConfig) -> bool:
+        try:
+            self._build_program(network, config)
+        except (BuildError, GraphError):
+            return False
+        return True
+
+    def build_serialized_network(
+        self, network: INetworkDefinition, config: IBuilderConfig
+    ) -> IHostMemory | None:
+        """The plan of `network`, or None with the cause reported."""
+        started = time.perf_counter()
+        try:
+            program = self._build_program(network, config)
+        except (BuildError, GraphError) as error:
+            report_error(self, ErrorCodeTRT.INVALID_CONFIG, API, str(error), category="Build Error")
+            return None
+        plan = IHostMemory(write_plan(program))
+        elapsed = time.perf_counter() - started
+        log(
+            self._logger,
+            ILogger.Severity.INFO,
+            f"Built engine '{program.name}': {len(program.graph.nodes)} layers, "
+            f"{plan.nbytes} plan bytes, {program.memory.arena_size} activation bytes "
+            f"in {elapsed:.3f} s",
+        )
+        return plan
+
+    def build_engine_with_config(self, network: INetworkDefinition, config: IBuilderConfig) -> Any:
+        """Build and deserialize in one step; an ICudaEngine or None."""
+        plan = self.build_serialized_network(network, config)
+        if plan is None:
+            return None
+        from ..runtime.runtime import Runtime
+
+        runtime = Runtime(self._logger)
+        runtime.error_recorder = self._error_recorder
+        runtime.gpu_allocator = self.gpu_allocator
+        return runtime.deserialize_cuda_engine(plan)
+
+    def _build_program(self, network: INetworkDefinition, config: IBuilderConfig) -> Program:
+        if not isinstance(network, INetworkDefinition):
+            raise BuildError("the network must be an INetworkDefinition")
+        graph = lower(network)
+        profiles = _profiles(graph, config)
+        fold_constants(graph)
+        remove_identities(graph)
+        eliminate_dead_code(graph)
+        compact(graph)
+        shape_sets = _profile_shape_sets(graph, profiles)
+        return Program(network.name, graph, profiles, plan_memory(graph, shape_sets))
+
+
+def _profiles(graph: Graph, config: IBuilderConfig) -> list[Profile]:
+    """The config's profiles checked against the graph's inputs (one empty profile if static)."""
+    inputs = {graph.values[v].name: graph.values[v] for v in graph.inputs}
+    dynamic = sorted(name for name, value in inputs.items() if UNKNOWN in value.shape)
+    if not config._profiles:
+        if dynamic:
+            raise BuildError(
+                f"the network has dynamic inputs {dynamic} but no optimization profile; "
+                "add one with config.add_optimization_profile"
+            )
+        return [Profile({})]
+    profiles = []
+    for index, profile in enumerate(config._profiles):
+        shapes = {}
+        for name in dynamic:
+            if name not in profile._shapes:
+                raise BuildError(f"optimization profile {index} sets no shapes for input '{name}'")
+            declared = inputs[name].shape
+            for shape in profile._shapes[name]:
+                fits = len(shape) == len(declared) and all(
+                    fixed in (UNKNOWN, d) for d, fixed in zip(shape, declared, strict=True)
+                )
+                if not fits:
+                    raise BuildError(
+                        f"optimization profile {index}: shape {list(shape)} of input '{name}' "
+                        f"does not match its dimensions {list(declared)}"
+                    )
+            shapes[name] = profile._shapes[name]
+        profiles.append(Profile(shapes))
+    return profiles
+
+
+def _profile_shape_sets(graph: Graph, profiles: list[Profile]) -> list[list[TensorMeta]]:
+    """Every value's meta at each profile's min, opt and max shapes (checks them all)."""
+    by_name = {graph.values[v].name: v for v in graph.inputs}
+    shape_sets = []
+    for index, profile in enumerate(profiles):
+        for pick, label in enumerate(("min", "opt", "max")):
+            shapes = {by_name[name]: triple[pick] for name, triple in profile.shapes.items()}
+            try:
+                shape_sets.append(infer_graph(graph, shapes))
+            except GraphError as error:
+                raise BuildError(
+                    f"optimization profile {index} ({label} shapes): {error}"
+                ) from None
+    return shape_sets

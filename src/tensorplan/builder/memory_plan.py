@@ -1,0 +1,50 @@
+"""Activation memory planning: one arena, tensors with disjoint lifetimes share bytes.
+
+The greedy-by-size strategy (largest tensor first, lowest offset that fits among the
+tensors alive at the same time) is the one TFLite and TensorRT-style planners use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..ir import Graph, MemoryPlan
+from ..ops.base import TensorMeta
+from ..plan.format import CONSTANT_ALIGNMENT, align
+
+
+def plan_memory(graph: Graph, shape_sets: Sequence[Sequence[TensorMeta]]) -> MemoryPlan:
+    """Slots for every activation, sized for the largest shape any of `shape_sets` gives."""
+    outputs = set(graph.outputs)
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    for index, node in enumerate(graph.nodes):
+        for value_id in node.inputs:
+            if value_id in first:
+                last[value_id] = index
+        for value_id in node.outputs:
+            if value_id not in outputs:
+                first[value_id] = last[value_id] = index
+    sizes = {
+        value_id: align(max(metas[value_id].nbytes for metas in shape_sets), CONSTANT_ALIGNMENT)
+        for value_id in first
+    }
+    placed: list[tuple[int, int, int, int]] = []
+    slots: dict[int, tuple[int, int]] = {}
+    arena_size = 0
+    for value_id in sorted(first, key=lambda v: (-sizes[v], first[v])):
+        size = sizes[value_id]
+        overlapping = sorted(
+            (offset, end)
+            for offset, end, start_time, end_time in placed
+            if start_time <= last[value_id] and first[value_id] <= end_time
+        )
+        offset = 0
+        for busy_start, busy_end in overlapping:
+            if offset + size <= busy_start:
+                break
+            offset = max(offset, busy_end)
+        placed.append((offset, offset + size, first[value_id], last[value_id]))
+        slots[value_id] = (offset, size)
+        arena_size = max(arena_size, offset + size)
+    return MemoryPlan(arena_size, dict(sorted(slots.items())))

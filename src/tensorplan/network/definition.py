@@ -1,0 +1,409 @@
+"""INetworkDefinition: the network API, and network-level shape inference."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from ..device import torch_dtype
+from ..errors import report_error
+from ..ops import get_op
+from ..ops.base import ShapeError, TensorMeta, meta_of
+from ..types import (
+    ActivationType,
+    DataType,
+    ElementWiseOperation,
+    ErrorCodeTRT,
+    GatherMode,
+    MatrixOperation,
+    NetworkDefinitionCreationFlag,
+    PoolingType,
+    ReduceOperation,
+    TopKOperation,
+    UnaryOperation,
+    Weights,
+    as_shape,
+)
+from .layer import ILayer
+from .layers.constant import IConstantLayer
+from .layers.conv import IConvolutionLayer, IDeconvolutionLayer
+from .layers.elementwise import (
+    IActivationLayer,
+    ICastLayer,
+    IElementWiseLayer,
+    IIdentityLayer,
+    ISelectLayer,
+    IUnaryLayer,
+)
+from .layers.matmul import IMatrixMultiplyLayer
+from .layers.normalization import INormalizationLayer, ISoftMaxLayer
+from .layers.pooling import IPoolingLayer
+from .layers.reduce import IReduceLayer, ITopKLayer
+from .layers.shaping import (
+    IConcatenationLayer,
+    IGatherLayer,
+    IShapeLayer,
+    IShuffleLayer,
+    ISliceLayer,
+)
+from .tensor import ITensor
+
+if TYPE_CHECKING:
+    from ..builder.builder import Builder
+
+_network_numbers = itertools.count()
+
+
+class INetworkDefinition:
+    """A network of layers from which the Builder builds an engine (always explicit batch)."""
+
+    def __init__(self, builder: Builder | None = None, flags: int = 0) -> None:
+        self._builder = builder
+        self._flags = int(flags)
+        self._logger = builder.logger if builder is not None else None
+        self._error_recorder = builder.error_recorder if builder is not None else None
+        self.name = f"Unnamed Network {next(_network_numbers)}"
+        self._inputs: list[ITensor] = []
+        self._outputs: list[ITensor] = []
+        self._layers: list[ILayer] = []
+        self._metas: dict[ITensor, TensorMeta | None] = {}
+        self._errors: dict[ILayer, str] = {}
+        self._reported: set[ILayer] = set()
+
+    # -- properties -------------------------------------------------------------------------
+
+    @property
+    def builder(self) -> Builder | None:
+        return self._builder
+
+    @property
+    def flags(self) -> int:
+        return self._flags
+
+    def get_flag(self, flag: NetworkDefinitionCreationFlag) -> bool:
+        return bool(self._flags >> int(flag) & 1)
+
+    @property
+    def has_implicit_batch_dimension(self) -> bool:
+        return False
+
+    @property
+    def error_recorder(self) -> Any:
+        return self._error_recorder
+
+    @error_recorder.setter
+    def error_recorder(self, recorder: Any) -> None:
+        self._error_recorder = recorder
+
+    @property
+    def num_layers(self) -> int:
+        return len(self._layers)
+
+    @property
+    def num_inputs(self) -> int:
+        return len(self._inputs)
+
+    @property
+    def num_outputs(self) -> int:
+        return len(self._outputs)
+
+    def get_layer(self, index: int) -> ILayer | None:
+        return self._layers[index] if 0 <= index < len(self._layers) else None
+
+    def get_input(self, index: int) -> ITensor | None:
+        return self._inputs[index] if 0 <= index < len(self._inputs) else None
+
+    def get_output(self, index: int) -> ITensor | None:
+        return self._outputs[index] if 0 <= index < len(self._outputs) else None
+
+    def __len__(self) -> int:
+        return len(self._layers)
+
+    def __getitem__(self, index: int) -> ILayer:
+        if not -len(self._layers) <= index < len(self._layers):
+            raise IndexError(f"layer index {index} out of range for {len(self._layers)} layers")
+        return self._layers[index]
+
+    def __enter__(self) -> INetworkDefinition:
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        pass
+
+    # -- inputs and outputs -----------------------------------------------------------------
+
+    def add_input(self, name: str, dtype: DataType, shape: Any) -> ITensor | None:
+        api = "INetworkDefinition::addInput"
+        if not isinstance(name, str) or not name:
+            return self._invalid(api, "an input needs a non-empty name")
+        if any(t.name == name for t in self._inputs):
+            return self._invalid(api, f"the network already has an input named '{name}'")
+        try:
+            dims = as_shape(shape)
+            dtype = DataType(dtype)
+        except (TypeError, ValueError) as error:
+            return self._invalid(api, f"input '{name}': {error}")
+        if any(d < -1 for d in dims):
+            return self._invalid(api, f"input '{name}' has invalid dimensions {list(dims)}")
+        tensor = ITensor(self, name, dtype=dtype, shape=dims)
+        self._inputs.append(tensor)
+        return tensor
+
+    def mark_output(self, tensor: ITensor) -> None:
+        if not self._owns(tensor, "INetworkDefinition::markOutput"):
+            return
+        if tensor not in self._outputs:
+            self._outputs.append(tensor)
+
+    def unmark_output(self, tensor: ITensor) -> None:
+        if tensor in self._outputs:
+            self._outputs.remove(tensor)
+
+    def remove_tensor(self, tensor: ITensor) -> None:
+        if tensor in self._inputs:
+            self._inputs.remove(tensor)
+            self._changed()
+
+    # -- layers -----------------------------------------------------------------------------
+
+    def add_constant(self, shape: Any, weights: Weights) -> IConstantLayer | None:
+        try:
+            return self._append(IConstantLayer(self, shape, weights))
+        except (TypeError, ValueError) as error:
+            return self._invalid("INetworkDefinition::addConstant", str(error))
+
+    def add_elementwise(
+        self, input1: ITensor, input2: ITensor, op: ElementWiseOperation
+    ) -> IElementWiseLayer | None:
+        return self._add(IElementWiseLayer, [input1, input2], {"op": op})
+
+    def add_unary(self, input: ITensor, op: UnaryOperation) -> IUnaryLayer | None:
+        return self._add(IUnaryLayer, [input], {"op": op})
+
+    def add_activation(self, input: ITensor, type: ActivationType) -> IActivationLayer | None:
+        return self._add(IActivationLayer, [input], {"type": type})
+
+    def add_select(
+        self, condition: ITensor, then_input: ITensor, else_input: ITensor
+    ) -> ISelectLayer | None:
+        return self._add(ISelectLayer, [condition, then_input, else_input], {})
+
+    def add_cast(self, input: ITensor, to_type: DataType) -> ICastLayer | None:
+        return self._add(ICastLayer, [input], {"to_type": to_type})
+
+    def add_identity(self, input: ITensor) -> IIdentityLayer | None:
+        return self._add(IIdentityLayer, [input], {})
+
+    def add_matrix_multiply(
+        self, input0: ITensor, op0: MatrixOperation, input1: ITensor, op1: MatrixOperation
+    ) -> IMatrixMultiplyLayer | None:
+        return self._add(IMatrixMultiplyLayer, [input0, input1], {"op0": op0, "op1": op1})
+
+    def add_convolution_nd(
+        self,
+        input: ITensor,
+        num_output_maps: int,
+        kernel_shape: Any,
+        kernel: Weights,
+        bias: Weights | None = None,
+    ) -> IConvolutionLayer | None:
+        attrs = {"num_output_maps": num_output_maps, "kernel_size_nd": kernel_shape}
+        return self._add(IConvolutionLayer, [input], attrs, kernel=kernel, bias=bias)
+
+    def add_deconvolution_nd(
+        self,
+        input: ITensor,
+        num_output_maps: int,
+        kernel_shape: Any,
+        kernel: Weights,
+        bias: Weights | None = None,
+    ) -> IDeconvolutionLayer | None:
+        attrs = {"num_output_maps": num_output_maps, "kernel_size_nd": kernel_shape}
+        return self._add(IDeconvolutionLayer, [input], attrs, kernel=kernel, bias=bias)
+
+    def add_pooling_nd(
+        self, input: ITensor, type: PoolingType, window_size: Any
+    ) -> IPoolingLayer | None:
+        return self._add(IPoolingLayer, [input], {"type": type, "window_size_nd": window_size})
+
+    def add_shuffle(self, input: ITensor) -> IShuffleLayer | None:
+        return self._add(IShuffleLayer, [input], {})
+
+    def add_concatenation(self, inputs: Sequence[ITensor]) -> IConcatenationLayer | None:
+        return self._add(IConcatenationLayer, list(inputs), {})
+
+    def add_slice(self, input: ITensor, start: Any, shape: Any, stride: Any) -> ISliceLayer | None:
+        attrs = {"start": start, "shape": shape, "stride": stride}
+        return self._add(ISliceLayer, [input], attrs)
+
+    def add_gather(self, input: ITensor, indices: ITensor, axis: int) -> IGatherLayer | None:
+        return self._add(IGatherLayer, [input, indices], {"axis": axis})
+
+    def add_gather_v2(
+        self, input: ITensor, indices: ITensor, mode: GatherMode
+    ) -> IGatherLayer | None:
+        return self._add(IGatherLayer, [input, indices], {"mode": mode})
+
+    def add_shape(self, input: ITensor) -> IShapeLayer | None:
+        return self._add(IShapeLayer, [input], {})
+
+    def add_reduce(
+        self, input: ITensor, op: ReduceOperation, axes: int, keep_dims: bool
+    ) -> IReduceLayer | None:
+        attrs = {"op": op, "axes": axes, "keep_dims": keep_dims}
+        return self._add(IReduceLayer, [input], attrs)
+
+    def add_topk(self, input: ITensor, op: TopKOperation, k: int, axes: int) -> ITopKLayer | None:
+        return self._add(ITopKLayer, [input], {"op": op, "k": k, "axes": axes})
+
+    def add_softmax(self, input: ITensor) -> ISoftMaxLayer | None:
+        return self._add(ISoftMaxLayer, [input], {})
+
+    def add_normalization(
+        self, input: ITensor, scale: ITensor, bias: ITensor, axesMask: int
+    ) -> INormalizationLayer | None:
+        return self._add(INormalizationLayer, [input, scale, bias], {"axes": axesMask})
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _add(self, layer_type: type[ILayer], inputs: list, attrs: dict, **extra: Any):
+        """Create and append a layer; None with a reported error for invalid arguments."""
+        api = f"INetworkDefinition::add{layer_type.__name__[1:-5]}"
+        if not inputs and layer_type._op_name and get_op(layer_type._op_name).num_inputs[0]:
+            return self._invalid(api, "the layer needs at least one input tensor")
+        for index, tensor in enumerate(inputs):
+            if not self._owns(tensor, api, f"input {index}"):
+                return None
+        try:
+            layer = layer_type(self, inputs, attrs, **extra)
+        except (TypeError, ValueError) as error:
+            return self._invalid(api, str(error))
+        return self._append(layer)
+
+    def _append(self, layer: ILayer) -> ILayer:
+        self._layers.append(layer)
+        return layer
+
+    def _owns(self, tensor: Any, api: str, what: str = "tensor") -> bool:
+        if isinstance(tensor, ITensor) and tensor._network is self:
+            return True
+        detail = f"{what} must be an ITensor of this network, got {type(tensor).__name__}"
+        report_error(self, ErrorCodeTRT.INVALID_ARGUMENT, api, detail)
+        return False
+
+    def _invalid(self, api: str, detail: str) -> None:
+        report_error(self, ErrorCodeTRT.INVALID_ARGUMENT, api, detail)
+        return None
+
+    def _changed(self) -> None:
+        """Something that shapes depend on changed: forget every inferred shape."""
+        self._metas.clear()
+        self._errors.clear()
+        self._reported.clear()
+
+    def _meta(self, tensor: ITensor) -> TensorMeta | None:
+        """The inferred meta of a tensor; None (with the error reported once) if it has none."""
+        if tensor not in self._metas:
+            self._infer_upstream(tensor._producer)
+        meta = self._metas.get(tensor)
+        if meta is None:
+            failed = self._failed_layer(tensor)
+            if failed is not None and failed not in self._reported:
+                self._reported.add(failed)
+                report_error(
+                    self,
+                    ErrorCodeTRT.INVALID_CONFIG,
+                    "INetworkDefinition::inferShapes",
+                    self._errors[failed],
+                    category="Shape Error",
+                )
+        return meta
+
+    def _failed_layer(self, tensor: ITensor) -> ILayer | None:
+        """The layer whose error left `tensor` without a meta."""
+        layer = tensor._producer
+        seen = set()
+        while layer is not None and layer not in self._errors and layer not in seen:
+            seen.add(layer)
+            upstream = [
+                t._producer
+                for t in layer._node_inputs()
+                if isinstance(t, ITensor) and t._producer is not None and self._metas.get(t) is None
+            ]
+            layer = upstream[0] if upstream else None
+        return layer if layer in self._errors else None
+
+    def _input_meta(self, tensor: ITensor) -> TensorMeta:
+        return TensorMeta(tensor._input_dtype, tensor._input_shape)
+
+    def _infer_upstream(self, target: ILayer | None) -> None:
+        """Infer `target` and every layer it depends on, depth first without recursion."""
+        if target is None:
+            return
+        stack = [target]
+        on_stack = {target}
+        while stack:
+            layer = stack[-1]
+            if layer._outputs[0] in self._metas:
+                stack.pop()
+                on_stack.discard(layer)
+                continue
+            pending = [
+                t._producer
+                for t in layer._node_inputs()
+                if isinstance(t, ITensor) and t._producer is not None and t not in self._metas
+            ]
+            if not pending:
+                self._infer_layer(layer)
+                continue
+            for producer in pending:
+                if producer in on_stack:
+                    self._fail(layer, f"layer '{layer.name}' is part of a cycle")
+                    break
+                stack.append(producer)
+                on_stack.add(producer)
+
+    def _infer_layer(self, layer: ILayer) -> None:
+        inputs: list[TensorMeta | None] = []
+        for item in layer._node_inputs():
+            if item is None:
+                inputs.append(None)
+            elif isinstance(item, torch.Tensor):
+                inputs.append(meta_of(item))
+            elif item._producer is None:
+                inputs.append(self._input_meta(item))
+            elif self._metas.get(item) is None:
+                self._fail(layer)
+                return
+            else:
+                inputs.append(self._metas[item])
+        try:
+            metas = layer._infer(inputs)
+        except (ShapeError, ValueError, TypeError) as error:
+            self._fail(layer, f"{layer.name}: {error}")
+            return
+        for index, (tensor, meta) in enumerate(zip(layer._outputs, metas, strict=False)):
+            dtype = layer._output_types.get(index, tensor._requested_dtype)
+            if dtype is not None and dtype != meta.dtype:
+                value = None if meta.value is None else meta.value.to(torch_dtype(dtype))
+                meta = TensorMeta(dtype, meta.shape, value)
+            self._metas[tensor] = meta
+
+    def _fail(self, layer: ILayer, message: str | None = None) -> None:
+        if message is not None:
+            self._errors[layer] = message
+        for tensor in layer._outputs:
+            self._metas[tensor] = None
+
+    def _is_shape_tensor(self, tensor: ITensor) -> bool:
+        for layer in self._layers:
+            op = get_op(layer._op_name) if layer._op_name else None
+            if op is None:
+                continue
+            for index, item in enumerate(layer._node_inputs()):
+                if item is tensor and index in op.shape_inputs:
+                    return True
+        return isinstance(tensor._producer, IShapeLayer)

@@ -1,0 +1,1 @@
+"""The layer classes of the network API, one module per op family (mirroring `ops/`)."""

@@ -1,0 +1,16 @@
+"""The op set: every op tensorplan can build and run, by name.
+
+The registry is the explicit list below; each family's module lists its ops in `OPS`.
+"""
+
+from __future__ import annotations
+
+from . import elementwise
+from .base import Op
+
+REGISTRY: dict[str, Op] = {op.name: op for op in [*elementwise.OPS]}
+
+
+def get_op(name: str) -> Op | None:
+    """The op called `name`, or None when there is no such op."""
+    return REGISTRY.get(name)

@@ -1,0 +1,273 @@
+"""What every op is: a shape/type rule, a reference kernel, and a schema for its attributes.
+
+An op is described once, here in ops/, and used by everything: the network API asks it
+for output shapes, the builder for shape checks and constant folding, the plan reader to
+validate attributes, and the runtime to compute.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from ..device import DATATYPES, torch_dtype
+from ..types import DataType, LayerType
+
+UNKNOWN = -1
+"""A dimension not known until run time (TensorRT's -1)."""
+
+MAX_HOST_VALUE_BYTES = 1 << 19
+"""Results up to this many bytes are computed on the host during shape inference."""
+
+
+class ShapeError(ValueError):
+    """An op's inputs or attributes do not fit together; the message says how."""
+
+
+@dataclass(frozen=True)
+class TensorMeta:
+    """What shape inference knows of a tensor: its type, its shape, maybe its value."""
+
+    dtype: DataType
+    shape: tuple[int, ...]
+    value: torch.Tensor | None = None
+    """The values, as a CPU tensor, when known on the host."""
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+    @property
+    def is_static(self) -> bool:
+        return UNKNOWN not in self.shape
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of a tensor of this (static) shape and type."""
+        return tensor_bytes(self.dtype, self.shape)
+
+
+def tensor_bytes(dtype: DataType, shape: Sequence[int]) -> int:
+    """Bytes of a tensor of `shape` and `dtype`."""
+    count = 1
+    for d in shape:
+        count *= d
+    return int(count * dtype.itemsize)
+
+
+class Attr:
+    """One attribute of an op: its default and how it is checked and stored in a plan."""
+
+    def __init__(self, default: Any = None) -> None:
+        self.default = default
+
+    def check(self, value: Any) -> Any:
+        """The value in its canonical Python form; ValueError/TypeError when it is not valid."""
+        return value
+
+    def encode(self, value: Any) -> Any:
+        """The value as plain JSON data."""
+        return value
+
+
+class Int(Attr):
+    def __init__(self, default: int | None = 0, low: int | None = None) -> None:
+        super().__init__(default)
+        self.low = low
+
+    def check(self, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"expected an integer, got {value!r}")
+        if self.low is not None and value < self.low:
+            raise ValueError(f"must be at least {self.low}, got {value}")
+        return int(value)
+
+
+class Float(Attr):
+    def __init__(self, default: float = 0.0) -> None:
+        super().__init__(default)
+
+    def check(self, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+            raise TypeError(f"expected a number, got {value!r}")
+        return float(value)
+
+
+class Bool(Attr):
+    def __init__(self, default: bool = False) -> None:
+        super().__init__(default)
+
+    def check(self, value: Any) -> bool:
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"expected a boolean, got {value!r}")
+        return bool(value)
+
+
+class Str(Attr):
+    def __init__(self, default: str = "") -> None:
+        super().__init__(default)
+
+    def check(self, value: Any) -> str:
+        if not isinstance(value, str):
+            raise TypeError(f"expected a string, got {value!r}")
+        return value
+
+
+class Enum(Attr):
+    def __init__(self, enum_type: type[enum.IntEnum], default: Any = None) -> None:
+        super().__init__(default)
+        self.enum_type = enum_type
+
+    def check(self, value: Any) -> enum.IntEnum:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"expected a {self.enum_type.__name__}, got {value!r}")
+        return self.enum_type(int(value))
+
+    def encode(self, value: Any) -> int:
+        return int(value)
+
+
+class Ints(Attr):
+    """A sequence of integers (dims, axes, permutations), stored as a tuple."""
+
+    def __init__(self, default: tuple[int, ...] | None = (), max_len: int = 8) -> None:
+        super().__init__(default)
+        self.max_len = max_len
+
+    def check(self, value: Any) -> tuple[int, ...] | None:
+        if value is None and self.default is None:
+            return None
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+            raise TypeError(f"expected a sequence of integers, got {value!r}")
+        items = list(value)
+        if len(items) > self.max_len:
+            raise ValueError(f"at most {self.max_len} values, got {len(items)}")
+        return tuple(Int(low=None).check(v) for v in items)
+
+    def encode(self, value: Any) -> list[int] | None:
+        return None if value is None else list(value)
+
+
+class Floats(Attr):
+    def __init__(self, default: tuple[float, ...] = (), max_len: int = 8) -> None:
+        super().__init__(default)
+        self.max_len = max_len
+
+    def check(self, value: Any) -> tuple[float, ...]:
+        items = list(value)
+        if len(items) > self.max_len:
+            raise ValueError(f"at most {self.max_len} values, got {len(items)}")
+        return tuple(Float().check(v) for v in items)
+
+    def encode(self, value: Any) -> list[float]:
+        return list(value)
+
+
+class Op:
+    """An operation of the IR. Subclasses set the class attributes and implement the two methods."""
+
+    name: ClassVar[str]
+    layer_type: ClassVar[LayerType]
+    num_inputs: ClassVar[tuple[int, int]] = (1, 1)
+    """Fewest and most inputs; optional inputs past the first may be None."""
+    num_outputs: ClassVar[int] = 1
+    shape_inputs: ClassVar[frozenset[int]] = frozenset()
+    """Inputs whose values the op needs on the host (TensorRT's shape tensors)."""
+    attrs: ClassVar[dict[str, Attr]] = {}
+    foldable: ClassVar[bool] = True
+    """Whether the builder may compute the op at build time when its inputs are constants."""
+
+    def infer(self, inputs: list[TensorMeta | None], attrs: dict[str, Any]) -> list[TensorMeta]:
+        """Output types and shapes (UNKNOWN where not yet known); ShapeError when invalid."""
+        raise NotImplementedError
+
+    def run(
+        self, inputs: list[torch.Tensor | None], outputs: list[torch.Tensor], attrs: dict[str, Any]
+    ) -> None:
+        """Compute into `outputs`, which already have the inferred shapes and types."""
+        raise NotImplementedError
+
+    def check_attrs(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """Every attribute of the schema, checked and canonical; unknown names are an error."""
+        unknown = set(attrs) - set(self.attrs)
+        if unknown:
+            raise ValueError(f"unknown attributes {sorted(unknown)} for op '{self.name}'")
+        checked = {}
+        for key, spec in self.attrs.items():
+            value = attrs.get(key, spec.default)
+            try:
+                checked[key] = spec.check(value) if value is not None else None
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"attribute '{key}' of op '{self.name}': {error}") from None
+        return checked
+
+    def encode_attrs(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """The attributes as plain JSON data, for the plan."""
+        return {
+            key: (spec.encode(attrs[key]) if attrs.get(key) is not None else None)
+            for key, spec in self.attrs.items()
+        }
+
+
+def infer_node(
+    op: Op, inputs: Sequence[TensorMeta | None], attrs: dict[str, Any]
+) -> list[TensorMeta]:
+    """Output metas of one node, with host values wherever the inputs allow computing them.
+
+    Raises ShapeError for invalid inputs, naming what is wrong (not which layer: the caller
+    knows that).
+    """
+    low, high = op.num_inputs
+    if not low <= len(inputs) <= high:
+        raise ShapeError(f"expects {_count(low, high)} inputs, got {len(inputs)}")
+    for index in range(low):
+        if inputs[index] is None:
+            raise ShapeError(f"input {index} is missing")
+    present = [meta for meta in inputs if meta is not None]
+    if all(meta.is_static for meta in present):
+        for index in op.shape_inputs:
+            if index < len(inputs) and inputs[index] is not None and inputs[index].value is None:
+                raise ShapeError(
+                    f"input {index} is a shape tensor: its values must be computable from "
+                    "input shapes and constants"
+                )
+    outputs = op.infer(list(inputs), attrs)
+    if len(outputs) != op.num_outputs and op.num_outputs >= 0:
+        raise ShapeError(f"produced {len(outputs)} outputs, expected {op.num_outputs}")
+    if all(o.value is not None for o in outputs) or not op.foldable:
+        return outputs
+    small = all(o.is_static and o.nbytes <= MAX_HOST_VALUE_BYTES for o in outputs)
+    if small and all(meta.value is not None for meta in present):
+        return evaluate(op, inputs, attrs, outputs)
+    return outputs
+
+
+def evaluate(
+    op: Op,
+    inputs: Sequence[TensorMeta | None],
+    attrs: dict[str, Any],
+    outputs: Sequence[TensorMeta],
+) -> list[TensorMeta]:
+    """Compute a node on the host from its inputs' values (constant folding, shape tensors)."""
+    host_inputs = [None if meta is None else meta.value for meta in inputs]
+    host_outputs = [torch.empty(meta.shape, dtype=torch_dtype(meta.dtype)) for meta in outputs]
+    with torch.no_grad():
+        op.run(host_inputs, host_outputs, attrs)
+    return [
+        TensorMeta(meta.dtype, meta.shape, tensor)
+        for meta, tensor in zip(outputs, host_outputs, strict=True)
+    ]
+
+
+def meta_of(value: torch.Tensor) -> TensorMeta:
+    """The meta of a known value (a CPU tensor)."""
+    return TensorMeta(DATATYPES[value.dtype], tuple(value.shape), value)
+
+
+def _count(low: int, high: int) -> str:
+    return str(low) if low == high else f"{low} to {high}"

@@ -1,0 +1,1 @@
+"""The plan format: `docs/plan-format.md` is its specification."""

@@ -1,0 +1,494 @@
+"""Read plan bytes into a Program, checking every byte range, count, type and shape first.
+
+Nothing here executes plan contents: the metadata is JSON, checked against the schema of
+docs/plan-format.md, and op names are looked up in tensorplan's own op registry.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ..device import torch_dtype
+from ..ir import Graph, GraphError, MemoryPlan, Node, Profile, Program, Value, infer_graph
+from ..ops import get_op
+from ..ops.base import MAX_HOST_VALUE_BYTES, UNKNOWN, tensor_bytes
+from ..types import DataType
+from .checksum import crc32
+from .format import (
+    CONSTANT_ALIGNMENT,
+    FORMAT_VERSION,
+    HEADER,
+    HEADER_CRC_END,
+    MAGIC,
+    MAX_ARENA_BYTES,
+    MAX_ITEMS,
+    MAX_NAME_LENGTH,
+    MAX_RANK,
+    MAX_SECTION_ALIGNMENT,
+    MAX_SECTIONS,
+    MAX_TENSOR_BYTES,
+    SECTION,
+    SECTION_NAMES,
+    PlanError,
+    PlanFlag,
+    SectionKind,
+)
+
+DTYPES = {
+    t.name: t
+    for t in (
+        DataType.FLOAT,
+        DataType.HALF,
+        DataType.BF16,
+        DataType.INT8,
+        DataType.INT32,
+        DataType.INT64,
+        DataType.BOOL,
+        DataType.UINT8,
+        DataType.FP8,
+    )
+}
+METADATA_KEYS = {
+    "name", "values", "nodes", "inputs", "outputs", "constants", "profiles", "memory", "host_code"
+}  # fmt: skip
+
+
+@dataclass
+class Section:
+    kind: SectionKind
+    offset: int
+    length: int
+    crc: int
+
+    @property
+    def name(self) -> str:
+        return SECTION_NAMES[self.kind]
+
+
+@dataclass
+class PlanHeader:
+    version: int
+    flags: PlanFlag
+    library_version: str
+    sections: dict[SectionKind, Section]
+
+
+def read_header(plan: memoryview) -> PlanHeader:
+    """The header and section table, with every range checked; PlanError if anything is off."""
+    size = len(plan)
+    if size < HEADER.size:
+        raise PlanError(
+            f"plan truncated: {size} bytes is shorter than the {HEADER.size}-byte header"
+        )
+    fields = HEADER.unpack_from(plan, 0)
+    magic, version, header_size, flags, count, file_size, library, table_crc, header_crc, _ = fields
+    if magic != MAGIC:
+        raise PlanError(f"not a tensorplan plan: the magic bytes are {bytes(magic)!r}")
+    if version > FORMAT_VERSION:
+        raise PlanError(
+            f"plan format version {version} is newer than this tensorplan supports "
+            f"({FORMAT_VERSION}); rebuild the plan or upgrade tensorplan",
+            incompatible=True,
+        )
+    if version < 1:
+        raise PlanError(f"plan format version {version} is not valid")
+    if crc32(plan[:HEADER_CRC_END]) != header_crc:
+        raise PlanError("plan header is corrupted: its checksum does not match")
+    if header_size != HEADER.size:
+        raise PlanError(f"plan header size {header_size} is not {HEADER.size}")
+    if file_size != size:
+        if file_size > size:
+            raise PlanError(
+                f"plan truncated: the header says {file_size} bytes but the buffer has {size}"
+            )
+        raise PlanError(f"plan has {size - file_size} bytes past its end ({file_size} bytes)")
+    if flags & ~int(
+        PlanFlag.HAS_HOST_CODE | PlanFlag.VERSION_COMPATIBLE | PlanFlag.EXCLUDES_LEAN_RUNTIME
+    ):
+        raise PlanError(f"plan has unknown flags {flags:#x}")
+    if not 1 <= count <= MAX_SECTIONS:
+        raise PlanError(f"plan has {count} sections; a plan has 1 to {MAX_SECTIONS}")
+    table_end = HEADER.size + SECTION.size * count
+    if table_end > size:
+        raise PlanError(
+            f"plan truncated: the section table ends at byte {table_end} but the buffer has {size} bytes"
+        )
+    if crc32(plan[HEADER.size : table_end]) != table_crc:
+        raise PlanError("plan section table is corrupted: its checksum does not match")
+    sections: dict[SectionKind, Section] = {}
+    for index in range(count):
+        kind, alignment, offset, length, crc, _ = SECTION.unpack_from(
+            plan, HEADER.size + SECTION.size * index
+        )
+        if kind not in SectionKind._value2member_map_:
+            raise PlanError(f"section {index} has unknown kind {kind}")
+        kind = SectionKind(kind)
+        name = SECTION_NAMES[kind]
+        if kind == SectionKind.KERNELS:
+            raise PlanError("plan has a kernels section, which format version 1 does not define")
+        if kind in sections:
+            raise PlanError(f"plan has two '{name}' sections")
+        if alignment < 1 or alignment > MAX_SECTION_ALIGNMENT or alignment & (alignment - 1):
+            raise PlanError(f"section '{name}' has invalid alignment {alignment}")
+        if offset % alignment:
+            raise PlanError(f"section '{name}' at byte {offset} is not aligned to {alignment}")
+        if offset < table_end:
+            raise PlanError(f"section '{name}' starts at byte {offset}, inside the header or table")
+        if offset + length > size:
+            raise PlanError(
+                f"plan truncated: section '{name}' ends at byte {offset + length} "
+                f"but the buffer has {size} bytes"
+            )
+        sections[kind] = Section(kind, offset, length, crc)
+    ordered = sorted(sections.values(), key=lambda s: s.offset)
+    for first, second in itertools.pairwise(ordered):
+        if first.offset + first.length > second.offset:
+            raise PlanError(f"sections '{first.name}' and '{second.name}' overlap")
+    if SectionKind.METADATA not in sections:
+        raise PlanError("plan has no metadata section")
+    has_host_code = bool(flags & PlanFlag.HAS_HOST_CODE)
+    if has_host_code != (SectionKind.HOST_CODE in sections):
+        raise PlanError("the plan's host-code flag and its sections disagree")
+    library_version = bytes(library).rstrip(b"\0").decode("ascii", "replace")
+    return PlanHeader(version, PlanFlag(flags), library_version, sections)
+
+
+def verify_sections(plan: memoryview, header: PlanHeader, threads: int = 1) -> None:
+    """Check each section's CRC-32 (large sections in parallel chunks)."""
+    for section in header.sections.values():
+        data = plan[section.offset : section.offset + section.length]
+        if crc32(data, threads) != section.crc:
+            raise PlanError(f"section '{section.name}' is corrupted: its checksum does not match")
+
+
+def read_program(
+    plan: memoryview, header: PlanHeader
+) -> tuple[Program, dict[int, tuple[int, int]]]:
+    """The program of a plan whose header was read and sections verified.
+
+    Returns the program, whose graph holds no constant data yet, and the constants' layout in
+    the weights section: value id -> (offset, nbytes).
+    """
+    section = header.sections[SectionKind.METADATA]
+    raw = plan[section.offset : section.offset + section.length]
+    try:
+        metadata = json.loads(bytes(raw).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise PlanError(f"metadata is not valid JSON: {error}") from None
+    return _Checker(metadata, header, plan).program()
+
+
+class _Checker:
+    """Turns checked metadata into a Program; each check names the field that failed."""
+
+    def __init__(self, metadata: Any, header: PlanHeader, plan: memoryview) -> None:
+        self.metadata = metadata
+        self.header = header
+        self.plan = plan
+
+    def program(self) -> tuple[Program, dict[int, tuple[int, int]]]:
+        meta = _obj(self.metadata, "metadata")
+        unknown = set(meta) - METADATA_KEYS
+        if unknown:
+            raise PlanError(f"metadata has unknown keys {sorted(unknown)}")
+        missing = METADATA_KEYS - set(meta)
+        if missing:
+            raise PlanError(f"metadata lacks {sorted(missing)}")
+        graph = Graph()
+        graph.values = [
+            self.value(v, f"values[{i}]") for i, v in enumerate(_list(meta["values"], "values"))
+        ]
+        count = len(graph.values)
+        graph.inputs = [
+            self.value_id(v, count, f"inputs[{i}]")
+            for i, v in enumerate(_list(meta["inputs"], "inputs"))
+        ]
+        graph.outputs = [
+            self.value_id(v, count, f"outputs[{i}]")
+            for i, v in enumerate(_list(meta["outputs"], "outputs"))
+        ]
+        layout = self.constants(meta["constants"], graph)
+        graph.nodes = [
+            self.node(n, count, f"nodes[{i}]") for i, n in enumerate(_list(meta["nodes"], "nodes"))
+        ]
+        self.check_dataflow(graph)
+        profiles = self.profiles(meta["profiles"], graph)
+        memory = self.memory(meta["memory"], graph)
+        if _list(meta["host_code"], "host_code") and not self.header.flags & PlanFlag.HAS_HOST_CODE:
+            raise PlanError("metadata lists host code but the plan has no host-code section")
+        name = _str(meta["name"], "name")
+        program = Program(
+            name, graph, profiles, memory, int(self.header.flags), self.header.library_version
+        )
+        self.check_shapes(program)
+        return program, layout
+
+    def value(self, item: Any, where: str) -> Value:
+        obj = _obj(item, where)
+        if set(obj) != {"name", "dtype", "shape"}:
+            raise PlanError(f"{where} must have exactly the keys name, dtype, shape")
+        dtype = obj["dtype"]
+        if dtype not in DTYPES:
+            raise PlanError(f"{where}.dtype {dtype!r} is not a supported type")
+        return Value(
+            _str(obj["name"], f"{where}.name"), DTYPES[dtype], _dims(obj["shape"], f"{where}.shape")
+        )
+
+    def value_id(self, item: Any, count: int, where: str) -> int:
+        if isinstance(item, bool) or not isinstance(item, int) or not 0 <= item < count:
+            raise PlanError(f"{where} = {item!r} is not a value id (the plan has {count} values)")
+        return item
+
+    def node(self, item: Any, count: int, where: str) -> Node:
+        obj = _obj(item, where)
+        if set(obj) != {"name", "op", "attrs", "inputs", "outputs"}:
+            raise PlanError(f"{where} must have exactly the keys name, op, attrs, inputs, outputs")
+        name = _str(obj["name"], f"{where}.name")
+        op = get_op(_str(obj["op"], f"{where}.op"))
+        if op is None:
+            raise PlanError(f"{where} (layer '{name}') uses unknown op {obj['op']!r}")
+        try:
+            attrs = op.check_attrs(_obj(obj["attrs"], f"{where}.attrs"))
+        except (ValueError, TypeError) as error:
+            raise PlanError(f"{where} (layer '{name}'): {error}") from None
+        inputs = [
+            None if v is None else self.value_id(v, count, f"{where}.inputs[{i}]")
+            for i, v in enumerate(_list(obj["inputs"], f"{where}.inputs"))
+        ]
+        outputs = [
+            self.value_id(v, count, f"{where}.outputs[{i}]")
+            for i, v in enumerate(_list(obj["outputs"], f"{where}.outputs"))
+        ]
+        low, high = op.num_inputs
+        if not low <= len(inputs) <= high or any(v is None for v in inputs[:low]):
+            raise PlanError(
+                f"{where} (layer '{name}'): op '{op.name}' takes {low} to {high} inputs"
+            )
+        if op.num_outputs >= 0 and len(outputs) != op.num_outputs:
+            raise PlanError(
+                f"{where} (layer '{name}'): op '{op.name}' has {op.num_outputs} outputs"
+            )
+        return Node(name, op.name, attrs, inputs, outputs)
+
+    def constants(self, items: Any, graph: Graph) -> dict[int, tuple[int, int]]:
+        weights = self.header.sections.get(SectionKind.WEIGHTS)
+        limit = weights.length if weights else 0
+        layout: dict[int, tuple[int, int]] = {}
+        for index, item in enumerate(_list(items, "constants")):
+            where = f"constants[{index}]"
+            obj = _obj(item, where)
+            if set(obj) != {"value", "offset", "nbytes"}:
+                raise PlanError(f"{where} must have exactly the keys value, offset, nbytes")
+            value_id = self.value_id(obj["value"], len(graph.values), f"{where}.value")
+            offset = _int(obj["offset"], f"{where}.offset")
+            nbytes = _int(obj["nbytes"], f"{where}.nbytes")
+            value = graph.values[value_id]
+            if value_id in layout or value_id in graph.inputs:
+                raise PlanError(f"{where}: value {value_id} ('{value.name}') is already defined")
+            if UNKNOWN in value.shape:
+                raise PlanError(f"{where}: constant '{value.name}' has a dynamic shape")
+            expected = tensor_bytes(value.dtype, value.shape)
+            if nbytes != expected:
+                raise PlanError(
+                    f"{where}: constant '{value.name}' has {nbytes} bytes, its shape needs {expected}"
+                )
+            if offset % CONSTANT_ALIGNMENT:
+                raise PlanError(
+                    f"{where}: offset {offset} is not a multiple of {CONSTANT_ALIGNMENT}"
+                )
+            if offset + nbytes > limit:
+                raise PlanError(
+                    f"{where}: constant '{value.name}' ends at byte {offset + nbytes} of the weights "
+                    f"section, which has {limit} bytes"
+                )
+            layout[value_id] = (offset, nbytes)
+            graph.constants[value_id] = None
+            if nbytes <= MAX_HOST_VALUE_BYTES:
+                start = weights.offset + offset
+                graph.constants[value_id] = _host_copy(self.plan[start : start + nbytes], value)
+        ranges = sorted(layout.values())
+        for (a_start, a_size), (b_start, _) in itertools.pairwise(ranges):
+            if a_start + a_size > b_start:
+                raise PlanError(f"constants at weights offsets {a_start} and {b_start} overlap")
+        return layout
+
+    def check_dataflow(self, graph: Graph) -> None:
+        defined = set(graph.inputs) | set(graph.constants)
+        if len(set(graph.inputs)) != len(graph.inputs):
+            raise PlanError("an engine input is listed twice")
+        for node in graph.nodes:
+            for index, value_id in enumerate(node.inputs):
+                if value_id is not None and value_id not in defined:
+                    raise PlanError(
+                        f"layer '{node.name}' reads '{graph.values[value_id].name}' (input {index}) "
+                        "before anything produces it"
+                    )
+            for value_id in node.outputs:
+                if value_id in defined:
+                    raise PlanError(
+                        f"layer '{node.name}' writes '{graph.values[value_id].name}', which is already defined"
+                    )
+                defined.add(value_id)
+        produced = {v for node in graph.nodes for v in node.outputs}
+        for value_id in graph.outputs:
+            if value_id not in produced:
+                raise PlanError(
+                    f"engine output '{graph.values[value_id].name}' is not produced by any layer"
+                )
+        if len(set(graph.outputs)) != len(graph.outputs):
+            raise PlanError("an engine output is listed twice")
+        names = [graph.values[v].name for v in graph.inputs + graph.outputs]
+        if len(set(names)) != len(names):
+            raise PlanError("engine input and output names are not unique")
+        if not graph.outputs:
+            raise PlanError("the engine has no outputs")
+
+    def profiles(self, items: Any, graph: Graph) -> list[Profile]:
+        inputs = {graph.values[v].name: graph.values[v] for v in graph.inputs}
+        dynamic = {name for name, value in inputs.items() if UNKNOWN in value.shape}
+        profiles = []
+        for index, item in enumerate(_list(items, "profiles")):
+            where = f"profiles[{index}]"
+            shapes = {}
+            for name, ranges in _obj(item, where).items():
+                if name not in inputs:
+                    raise PlanError(f"{where} names '{name}', which is not an engine input")
+                ranges = _obj(ranges, f"{where}['{name}']")
+                if set(ranges) != {"min", "opt", "max"}:
+                    raise PlanError(f"{where}['{name}'] must have exactly min, opt, max")
+                triple = tuple(
+                    _dims(ranges[k], f"{where}['{name}'].{k}") for k in ("min", "opt", "max")
+                )
+                declared = inputs[name].shape
+                for shape in triple:
+                    if len(shape) != len(declared) or any(
+                        d < 0 or (fixed != UNKNOWN and d != fixed)
+                        for d, fixed in zip(shape, declared, strict=False)
+                    ):
+                        raise PlanError(
+                            f"{where}: shape {list(shape)} does not fit input '{name}' {list(declared)}"
+                        )
+                if not all(a <= b <= c for a, b, c in zip(*triple, strict=True)):
+                    raise PlanError(f"{where}: input '{name}' needs min <= opt <= max")
+                shapes[name] = triple
+            if set(shapes) != dynamic:
+                raise PlanError(
+                    f"{where} must give shapes for exactly the dynamic inputs {sorted(dynamic)}"
+                )
+            profiles.append(Profile(shapes))
+        if not profiles:
+            raise PlanError("the plan has no optimization profile")
+        return profiles
+
+    def memory(self, item: Any, graph: Graph) -> MemoryPlan:
+        obj = _obj(item, "memory")
+        if set(obj) != {"arena_size", "slots"}:
+            raise PlanError("memory must have exactly the keys arena_size, slots")
+        arena_size = _int(obj["arena_size"], "memory.arena_size")
+        if arena_size > MAX_ARENA_BYTES:
+            raise PlanError(f"memory.arena_size {arena_size} is larger than {MAX_ARENA_BYTES}")
+        slots: dict[int, tuple[int, int]] = {}
+        for index, entry in enumerate(_list(obj["slots"], "memory.slots")):
+            where = f"memory.slots[{index}]"
+            entry = _obj(entry, where)
+            if set(entry) != {"value", "offset", "size"}:
+                raise PlanError(f"{where} must have exactly the keys value, offset, size")
+            value_id = self.value_id(entry["value"], len(graph.values), f"{where}.value")
+            offset = _int(entry["offset"], f"{where}.offset")
+            size = _int(entry["size"], f"{where}.size")
+            if offset % CONSTANT_ALIGNMENT or offset + size > arena_size:
+                raise PlanError(
+                    f"{where}: bytes {offset} to {offset + size} do not fit the arena of {arena_size}"
+                )
+            slots[value_id] = (offset, size)
+        io_or_constant = set(graph.inputs) | set(graph.outputs) | set(graph.constants)
+        for node in graph.nodes:
+            for value_id in node.outputs:
+                if value_id not in io_or_constant and value_id not in slots:
+                    raise PlanError(
+                        f"activation '{graph.values[value_id].name}' has no memory slot"
+                    )
+        if set(slots) & io_or_constant:
+            raise PlanError("memory slots are given to engine inputs, outputs or constants")
+        return MemoryPlan(arena_size, slots)
+
+    def check_shapes(self, program: Program) -> None:
+        """Infer every profile's extreme shapes: the graph must be consistent and fit its slots."""
+        graph = program.graph
+        names = {graph.values[v].name: v for v in graph.inputs}
+        for index, profile in enumerate(program.profiles):
+            for pick in (0, 2):
+                shapes = {names[name]: triple[pick] for name, triple in profile.shapes.items()}
+                try:
+                    metas = infer_graph(graph, shapes)
+                except GraphError as error:
+                    raise PlanError(f"profile {index}: {error}") from None
+                except Exception as error:  # a hostile graph must not escape as a crash
+                    raise PlanError(f"profile {index}: shape inference failed: {error!r}") from None
+                for value_id, (_, size) in program.memory.slots.items():
+                    meta = metas[value_id]
+                    if meta is None or UNKNOWN in meta.shape:
+                        raise PlanError(
+                            f"'{graph.values[value_id].name}' has no static shape in profile {index}"
+                        )
+                    if tensor_bytes(meta.dtype, meta.shape) > size:
+                        raise PlanError(
+                            f"'{graph.values[value_id].name}' does not fit its memory slot in profile {index}"
+                        )
+                for value_id in graph.outputs + graph.inputs:
+                    meta = metas[value_id]
+                    if tensor_bytes(meta.dtype, meta.shape) > MAX_TENSOR_BYTES:
+                        raise PlanError(
+                            f"'{graph.values[value_id].name}' is larger than {MAX_TENSOR_BYTES} bytes"
+                        )
+
+
+def _host_copy(data: memoryview, value: Value) -> torch.Tensor:
+    """A small constant as a CPU tensor of its own (the plan buffer is not kept)."""
+    raw = (
+        torch.frombuffer(bytearray(data), dtype=torch.uint8)
+        if len(data)
+        else torch.empty(0, dtype=torch.uint8)
+    )
+    return raw.view(torch_dtype(value.dtype)).reshape(value.shape)
+
+
+def _obj(item: Any, where: str) -> dict:
+    if not isinstance(item, dict):
+        raise PlanError(f"{where} must be a JSON object")
+    return item
+
+
+def _list(item: Any, where: str) -> list:
+    if not isinstance(item, list):
+        raise PlanError(f"{where} must be a JSON list")
+    if len(item) > MAX_ITEMS:
+        raise PlanError(f"{where} has {len(item)} entries, more than {MAX_ITEMS}")
+    return item
+
+
+def _str(item: Any, where: str) -> str:
+    if not isinstance(item, str) or len(item) > MAX_NAME_LENGTH:
+        raise PlanError(f"{where} must be a string of at most {MAX_NAME_LENGTH} characters")
+    return item
+
+
+def _int(item: Any, where: str) -> int:
+    if isinstance(item, bool) or not isinstance(item, int) or item < 0:
+        raise PlanError(f"{where} must be a non-negative integer, got {item!r}")
+    return item
+
+
+def _dims(item: Any, where: str) -> tuple[int, ...]:
+    dims = _list(item, where)
+    if len(dims) > MAX_RANK:
+        raise PlanError(f"{where} has rank {len(dims)}; at most {MAX_RANK}")
+    for d in dims:
+        if isinstance(d, bool) or not isinstance(d, int) or d < UNKNOWN or d > MAX_TENSOR_BYTES:
+            raise PlanError(f"{where} = {dims!r} has an invalid dimension")
+    return tuple(dims)

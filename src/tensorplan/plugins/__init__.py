@@ -1,0 +1,1 @@
+"""Plugins: the plugin registry and plugin interfaces."""

@@ -1,0 +1,1 @@
+"""The runtime: Runtime, ICudaEngine and IExecutionContext."""

@@ -1,0 +1,334 @@
+"""IExecutionContext: input shapes, tensor addresses, and execution on a stream."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from ..device import bytes_at
+from ..errors import report_error
+from ..ir import GraphError
+from ..memory import allocate
+from ..ops.base import UNKNOWN, TensorMeta
+from ..types import Dims, ErrorCodeTRT, ExecutionContextAllocationStrategy, as_shape
+from .executor import ExecutionError, Step, run_steps
+
+if TYPE_CHECKING:
+    from .engine import ICudaEngine
+
+ENQUEUE = "IExecutionContext::enqueueV3"
+
+
+class IExecutionContext:
+    """Context for executing inference using an ICudaEngine; several may share one engine."""
+
+    @classmethod
+    def _create(
+        cls, engine: ICudaEngine, strategy: ExecutionContextAllocationStrategy
+    ) -> IExecutionContext | None:
+        arena = None
+        if strategy != ExecutionContextAllocationStrategy.USER_MANAGED:
+            arena = allocate(
+                engine,
+                "ICudaEngine::createExecutionContext",
+                engine._allocator,
+                engine.device_memory_size_v2,
+                engine._device,
+                "activation memory",
+            )
+            if arena is None:
+                return None
+        return cls(engine, strategy, arena)
+
+    def __init__(
+        self, engine: ICudaEngine, strategy: ExecutionContextAllocationStrategy, arena: Any
+    ) -> None:
+        self._engine = engine
+        self._executor = engine._executor
+        self._logger = engine._logger
+        self._error_recorder = engine._error_recorder
+        self._strategy = strategy
+        self._arena = arena
+        self._arena_bytes: torch.Tensor | None = None if arena is None else arena.bytes
+        graph = engine._program.graph
+        self._values = graph.values
+        self._inputs = list(graph.inputs)
+        self._outputs = list(graph.outputs)
+        self._shapes: dict[int, tuple[int, ...]] = {
+            v: graph.values[v].shape for v in graph.inputs if UNKNOWN not in graph.values[v].shape
+        }
+        self._addresses: dict[int, int] = {}
+        self._profile = 0
+        self._prepared: tuple[tuple, list[Step]] | None = None
+        self._streams: dict[int, torch.cuda.ExternalStream] = {}
+        self.name = ""
+        self.debug_sync = False
+        self.profiler = None
+        self.enqueue_emits_profile = True
+        self.persistent_cache_limit = 0
+        self.nvtx_verbosity = None
+        self.temporary_allocator = None
+        self.unfused_tensors_debug_state = False
+
+    # -- properties -------------------------------------------------------------------------
+
+    @property
+    def engine(self) -> ICudaEngine:
+        return self._engine
+
+    @property
+    def error_recorder(self) -> Any:
+        return self._error_recorder
+
+    @error_recorder.setter
+    def error_recorder(self, recorder: Any) -> None:
+        self._error_recorder = recorder
+
+    @property
+    def active_optimization_profile(self) -> int:
+        return self._profile
+
+    @property
+    def all_binding_shapes_specified(self) -> bool:
+        return all(v in self._shapes for v in self._inputs)
+
+    @property
+    def all_shape_inputs_specified(self) -> bool:
+        return True
+
+    # -- shapes -----------------------------------------------------------------------------
+
+    def set_input_shape(self, name: str, shape: Any) -> bool:
+        """Set the shape of an input for the next execution; False (reported) if it does not fit."""
+        api = "IExecutionContext::setInputShape"
+        value_id = self._engine._by_name.get(name)
+        if value_id is None or value_id not in self._inputs:
+            return self._fail(api, f"'{name}' is not an input tensor of the engine")
+        try:
+            dims = as_shape(shape)
+        except (TypeError, ValueError):
+            return self._fail(api, f"shape {shape!r} of input '{name}' is not a list of integers")
+        declared = self._values[value_id].shape
+        if len(dims) != len(declared):
+            return self._fail(
+                api,
+                f"input '{name}' has rank {len(declared)} {list(declared)}, "
+                f"got shape {list(dims)} of rank {len(dims)}",
+            )
+        for axis, (d, fixed) in enumerate(zip(dims, declared, strict=True)):
+            if fixed != UNKNOWN and d != fixed:
+                return self._fail(
+                    api,
+                    f"Static dimension mismatch while setting input shape for {name}. "
+                    f"Set dimensions are {list(dims)}. Expected dimensions are {list(declared)} "
+                    f"(dimension {axis})",
+                )
+        ranges = self._engine._program.profiles[self._profile].shapes.get(name)
+        if ranges is not None:
+            low, _, high = ranges
+            if not all(a <= d <= b for a, d, b in zip(low, dims, high, strict=True)):
+                return self._fail(
+                    api,
+                    f"shape {list(dims)} of input '{name}' is outside optimization profile "
+                    f"{self._profile}: min {list(low)}, max {list(high)}",
+                )
+        self._shapes[value_id] = dims
+        return True
+
+    def get_tensor_shape(self, name: str) -> Dims:
+        """An input's set shape, or an output's shape for the current input shapes."""
+        value_id = self._engine._by_name.get(name)
+        if value_id is None:
+            report_error(
+                self,
+                ErrorCodeTRT.INVALID_ARGUMENT,
+                "IExecutionContext::getTensorShape",
+                f"Given invalid tensor name: {name}. Get valid tensor names with get_tensor_name()",
+            )
+            return Dims()
+        if value_id in self._shapes:
+            return Dims(self._shapes[value_id])
+        if value_id in self._outputs and self.all_binding_shapes_specified:
+            metas = self._infer("IExecutionContext::getTensorShape")
+            if metas is not None:
+                return Dims(metas[value_id].shape)
+        return Dims(self._values[value_id].shape)
+
+    def get_tensor_strides(self, name: str) -> Dims:
+        shape = list(self.get_tensor_shape(name))
+        strides = []
+        stride = 1
+        for d in reversed(shape):
+            strides.append(stride)
+            stride *= max(d, 1)
+        return Dims(strides[::-1])
+
+    def infer_shapes(self) -> list[str]:
+        """Names of inputs whose shapes are missing; [] once every shape can be computed."""
+        missing = [self._values[v].name for v in self._inputs if v not in self._shapes]
+        if not missing:
+            self._infer("IExecutionContext::inferShapes")
+        return missing
+
+    def set_optimization_profile_async(self, profile_index: int, stream_handle: int) -> bool:
+        api = "IExecutionContext::setOptimizationProfileAsync"
+        if not 0 <= profile_index < self._engine.num_optimization_profiles:
+            return self._fail(
+                api,
+                f"profile index {profile_index} is out of range; the engine has "
+                f"{self._engine.num_optimization_profiles} profiles",
+            )
+        if profile_index != self._profile:
+            self._profile = profile_index
+            self._shapes = {
+                v: s for v, s in self._shapes.items() if UNKNOWN not in self._values[v].shape
+            }
+        return True
+
+    # -- memory -----------------------------------------------------------------------------
+
+    def set_tensor_address(self, name: str, memory: int) -> bool:
+        value_id = self._engine._by_name.get(name)
+        if value_id is None:
+            return self._fail(
+                "IExecutionContext::setTensorAddress",
+                f"Given invalid tensor name: {name}. Get valid tensor names with get_tensor_name()",
+            )
+        try:
+            self._addresses[value_id] = int(memory)
+        except (TypeError, ValueError):
+            return self._fail(
+                "IExecutionContext::setTensorAddress",
+                f"address {memory!r} of '{name}' is not an integer",
+            )
+        return True
+
+    def get_tensor_address(self, name: str) -> int:
+        value_id = self._engine._by_name.get(name)
+        return 0 if value_id is None else self._addresses.get(value_id, 0)
+
+    def set_device_memory(self, memory: int, size: int) -> None:
+        """Give the context activation memory of `size` bytes at `memory` (USER_MANAGED)."""
+        needed = self._engine.device_memory_size_v2
+        if size < needed:
+            self._fail(
+                "IExecutionContext::setDeviceMemoryV2",
+                f"{size} bytes of device memory are less than the {needed} the engine needs",
+            )
+            return
+        if needed and not memory:
+            self._fail("IExecutionContext::setDeviceMemoryV2", "the device memory address is null")
+            return
+        self._arena_bytes = bytes_at(int(memory), needed, self._engine._device)
+        self._prepared = None
+
+    def update_device_memory_size_for_shapes(self) -> int:
+        return self._engine.device_memory_size_v2
+
+    # -- execution --------------------------------------------------------------------------
+
+    def execute_async_v3(self, stream_handle: int) -> bool:
+        """Enqueue inference on a CUDA stream (any value on the CPU); True when enqueued."""
+        steps = self._prepare(ENQUEUE)
+        if steps is None:
+            return False
+        try:
+            if self._engine._device.type == "cuda":
+                with torch.cuda.stream(self._stream(int(stream_handle))):
+                    run_steps(steps)
+            else:
+                run_steps(steps)
+        except ExecutionError as error:
+            report_error(self, ErrorCodeTRT.FAILED_EXECUTION, ENQUEUE, str(error))
+            return False
+        return True
+
+    def execute_v2(self, bindings: list[int]) -> bool:
+        """Synchronous inference with addresses given in IO tensor order."""
+        if len(bindings) != len(self._engine._io):
+            return self._fail(
+                "IExecutionContext::executeV2",
+                f"got {len(bindings)} bindings; the engine has {len(self._engine._io)} IO tensors",
+            )
+        for value_id, address in zip(self._engine._io, bindings, strict=True):
+            self._addresses[value_id] = int(address)
+        ok = self.execute_async_v3(0)
+        if ok and self._engine._device.type == "cuda":
+            torch.cuda.current_stream().synchronize()
+            torch.cuda.default_stream().synchronize()
+        return ok
+
+    def _stream(self, handle: int) -> torch.cuda.Stream:
+        if handle == 0:
+            return torch.cuda.default_stream(self._engine._device)
+        stream = self._streams.get(handle)
+        if stream is None:
+            stream = self._streams[handle] = torch.cuda.ExternalStream(handle, self._engine._device)
+        return stream
+
+    def _prepare(self, api: str) -> list[Step] | None:
+        """The step list for the current shapes and addresses; None with a reported error."""
+        missing = [self._values[v].name for v in self._inputs if v not in self._shapes]
+        if missing:
+            return self._refuse(
+                api, f"input shapes are not set for {missing}; call set_input_shape"
+            )
+        metas = self._infer(api)
+        if metas is None:
+            return None
+        if self._arena_bytes is None:
+            return self._refuse(api, "the context has no device memory; call set_device_memory")
+        addresses = []
+        for value_id in self._inputs + self._outputs:
+            address = self._addresses.get(value_id, 0)
+            if not address and metas[value_id].nbytes:
+                kind = "input" if value_id in self._inputs else "output"
+                return self._refuse(
+                    api,
+                    f"Address is not set for {kind} tensor {self._values[value_id].name}. "
+                    "Call set_tensor_address before enqueue/execute.",
+                )
+            addresses.append(address)
+        key = (
+            tuple(self._shapes[v] for v in self._inputs),
+            tuple(addresses),
+            self._arena_bytes.data_ptr(),
+        )
+        if self._prepared is not None and self._prepared[0] == key:
+            return self._prepared[1]
+        for value_id, (_, size) in self._engine._program.memory.slots.items():
+            if metas[value_id].nbytes > size:
+                return self._refuse(
+                    api,
+                    f"activation '{self._values[value_id].name}' needs {metas[value_id].nbytes} "
+                    f"bytes at these input shapes, more than the {size} the plan planned",
+                )
+        io = {
+            value_id: self._executor.io_tensor(address, metas[value_id])
+            for value_id, address in zip(self._inputs + self._outputs, addresses, strict=True)
+        }
+        steps = self._executor.steps(metas, self._arena_bytes, io)
+        self._prepared = (key, steps)
+        return steps
+
+    def _refuse(self, api: str, detail: str) -> None:
+        report_error(self, ErrorCodeTRT.INVALID_ARGUMENT, api, detail)
+
+    def _infer(self, api: str) -> list[TensorMeta] | None:
+        shapes = [self._shapes[v] for v in self._inputs]
+        try:
+            return self._executor.infer(shapes)
+        except GraphError as error:
+            report_error(self, ErrorCodeTRT.INVALID_ARGUMENT, api, str(error))
+            return None
+
+    def _fail(self, api: str, detail: str) -> bool:
+        report_error(self, ErrorCodeTRT.INVALID_ARGUMENT, api, detail)
+        return False
+
+    def __enter__(self) -> IExecutionContext:
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        pass

@@ -1,0 +1,99 @@
+"""Executes a program: shape inference per input-shape signature, then the nodes in order.
+
+Everything that can be prepared is prepared once per shapes-and-addresses: a step list of
+(kernel, input tensors, output tensors, attributes), so running is a plain loop over it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ..device import tensor_at, torch_dtype
+from ..ir import Program, infer_graph
+from ..ops import get_op
+from ..ops.base import TensorMeta
+
+SHAPE_CACHE_SIZE = 32
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    run: Callable[[list, list, dict], None]
+    inputs: list[torch.Tensor | None]
+    outputs: list[torch.Tensor]
+    attrs: dict[str, Any]
+
+
+class ExecutionError(RuntimeError):
+    """A kernel failed; the message names the layer."""
+
+
+class Executor:
+    """Runs one program on one device, over constants already on that device."""
+
+    def __init__(self, program: Program, constants: dict[int, torch.Tensor], device: torch.device):
+        self.program = program
+        self.constants = constants
+        self.device = device
+        self._ops = [get_op(node.op) for node in program.graph.nodes]
+        self._shapes: dict[tuple, list[TensorMeta]] = {}
+
+    def infer(self, input_shapes: Sequence[tuple[int, ...]]) -> list[TensorMeta]:
+        """Metas of every value for these input shapes (cached); GraphError when they do not fit."""
+        key = tuple(input_shapes)
+        metas = self._shapes.get(key)
+        if metas is None:
+            graph = self.program.graph
+            metas = infer_graph(graph, dict(zip(graph.inputs, key, strict=True)))
+            if len(self._shapes) >= SHAPE_CACHE_SIZE:
+                self._shapes.pop(next(iter(self._shapes)))
+            self._shapes[key] = metas
+        return metas
+
+    def steps(
+        self, metas: list[TensorMeta], arena: torch.Tensor | None, io: dict[int, torch.Tensor]
+    ) -> list[Step]:
+        """The step list for these metas, arena and input/output tensors."""
+        graph = self.program.graph
+        tensors: dict[int, torch.Tensor] = dict(self.constants)
+        tensors.update(io)
+        for value_id, (offset, _) in self.program.memory.slots.items():
+            meta = metas[value_id]
+            tensors[value_id] = _view(arena, offset, meta)
+        steps = []
+        for node, op in zip(graph.nodes, self._ops, strict=True):
+            inputs = [
+                None
+                if value_id is None
+                else metas[value_id].value
+                if index in op.shape_inputs
+                else tensors[value_id]
+                for index, value_id in enumerate(node.inputs)
+            ]
+            outputs = [tensors[value_id] for value_id in node.outputs]
+            steps.append(Step(node.name, op.run, inputs, outputs, node.attrs))
+        return steps
+
+    def io_tensor(self, address: int, meta: TensorMeta) -> torch.Tensor:
+        """The tensor at a user's address (device pointer on GPU, host pointer on CPU)."""
+        return tensor_at(address, meta.shape, torch_dtype(meta.dtype), self.device)
+
+
+def run_steps(steps: list[Step]) -> None:
+    """Run the steps in order; ExecutionError naming the layer when a kernel fails."""
+    with torch.no_grad():
+        for step in steps:
+            try:
+                step.run(step.inputs, step.outputs, step.attrs)
+            except Exception as error:  # any kernel failure becomes a reported error
+                raise ExecutionError(f"layer '{step.name}' failed: {error}") from error
+
+
+def _view(arena: torch.Tensor, offset: int, meta: TensorMeta) -> torch.Tensor:
+    nbytes = meta.nbytes
+    return arena[offset : offset + nbytes].view(torch_dtype(meta.dtype)).view(meta.shape)
