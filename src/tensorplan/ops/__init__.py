@@ -5,10 +5,14 @@ The registry is the explicit list below; each family's module lists its ops in `
 
 from __future__ import annotations
 
-from . import elementwise
+from . import conv, elementwise, matmul, normalization, pooling, reduce, shaping
 from .base import Op
 
-REGISTRY: dict[str, Op] = {op.name: op for op in [*elementwise.OPS]}
+REGISTRY: dict[str, Op] = {
+    op.name: op
+    for family in (elementwise, matmul, conv, pooling, shaping, reduce, normalization)
+    for op in family.OPS
+}
 
 
 def get_op(name: str) -> Op | None:
