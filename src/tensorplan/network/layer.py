@@ -81,7 +81,7 @@ class ILayer:
         self._inputs = list(inputs)
         self._attrs = op.check_attrs(attrs or {}) if op else {}
         self._index = network.num_layers
-        self._name = f"(Unnamed Layer* {self._index}) [{LAYER_TYPE_NAMES.get(self.type)}]"
+        self._name = f"(Unnamed Layer* {self._index}) [{LAYER_TYPE_NAMES.get(self._kind())}]"
         count = num_outputs if num_outputs is not None else op.num_outputs if op else 1
         suffixes = ["_output"] if count == 1 else [f"_output_{i}" for i in range(count)]
         self._outputs = [ITensor(network, self._name + s, producer=self) for s in suffixes]
@@ -99,6 +99,10 @@ class ILayer:
 
     @property
     def type(self) -> LayerType:
+        return self._kind()
+
+    def _kind(self) -> LayerType:
+        """The layer type (subclasses such as IActivationLayer reuse `type` for their own kind)."""
         if self._layer_type is not None:
             return self._layer_type
         return get_op(self._op_name).layer_type
