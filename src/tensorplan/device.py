@@ -24,6 +24,14 @@ TORCH_DTYPES = {
     DataType.BOOL: torch.bool,
     DataType.UINT8: torch.uint8,
     DataType.FP8: torch.float8_e4m3fn,
+    DataType.DOUBLE: torch.float64,
+    DataType.INT16: torch.int16,
+    DataType.UINT16: torch.uint16,
+    DataType.UINT32: torch.uint32,
+    DataType.UINT64: torch.uint64,
+    DataType.FP8_E5M2: torch.float8_e5m2,
+    DataType.FP8_E4M3FNUZ: torch.float8_e4m3fnuz,
+    DataType.FP8_E5M2FNUZ: torch.float8_e5m2fnuz,
 }
 
 DATATYPES = {torch_dtype: trt_type for trt_type, torch_dtype in TORCH_DTYPES.items()}

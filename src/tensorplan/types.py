@@ -102,6 +102,15 @@ class DataType(enum.IntEnum):
     INT4 = 9
     FP4 = 10
     E8M0 = 11
+    # tensorplan extensions (not in TensorRT), for ONNX models that use these types
+    DOUBLE = 64
+    INT16 = 65
+    UINT16 = 66
+    UINT32 = 67
+    UINT64 = 68
+    FP8_E5M2 = 69
+    FP8_E4M3FNUZ = 70
+    FP8_E5M2FNUZ = 71
 
     @property
     def itemsize(self) -> float:
@@ -523,6 +532,14 @@ _ITEMSIZE = {
     DataType.E8M0: 1,
     DataType.INT4: 0.5,
     DataType.FP4: 0.5,
+    DataType.DOUBLE: 8,
+    DataType.INT16: 2,
+    DataType.UINT16: 2,
+    DataType.UINT32: 4,
+    DataType.UINT64: 8,
+    DataType.FP8_E5M2: 1,
+    DataType.FP8_E4M3FNUZ: 1,
+    DataType.FP8_E5M2FNUZ: 1,
 }
 
 _NUMPY_TYPES = {
@@ -533,6 +550,11 @@ _NUMPY_TYPES = {
     DataType.INT64: np.int64,
     DataType.BOOL: np.bool_,
     DataType.UINT8: np.uint8,
+    DataType.DOUBLE: np.float64,
+    DataType.INT16: np.int16,
+    DataType.UINT16: np.uint16,
+    DataType.UINT32: np.uint32,
+    DataType.UINT64: np.uint64,
 }
 
 
@@ -712,3 +734,65 @@ class QuantizationFlag(enum.IntEnum):
     """Flags for quantization settings of the builder."""
 
     CALIBRATE_BEFORE_FUSION = 0
+
+
+class APILanguage(enum.IntEnum):
+    """The language used in the implementation of a TensorRT interface."""
+
+    CPP = 0
+    PYTHON = 1
+
+
+class DimensionOperation(enum.IntEnum):
+    """An operation on two IDimensionExprs (integer expressions of dimensions)."""
+
+    SUM = 0
+    PROD = 1
+    MAX = 2
+    MIN = 3
+    SUB = 4
+    EQUAL = 5
+    LESS = 6
+    FLOOR_DIV = 7
+    CEIL_DIV = 8
+
+
+class PluginFieldType(enum.IntEnum):
+    """The possible field types for custom layer."""
+
+    FLOAT16 = 0
+    FLOAT32 = 1
+    FLOAT64 = 2
+    INT8 = 3
+    INT16 = 4
+    INT32 = 5
+    CHAR = 6
+    DIMS = 7
+    UNKNOWN = 8
+    BF16 = 9
+    INT64 = 10
+    FP8 = 11
+    INT4 = 12
+    FP4 = 13
+
+
+class PluginCapabilityType(enum.IntEnum):
+    """Enumerates the different capability types a IPluginV3 object may have."""
+
+    CORE = 0
+    BUILD = 1
+    RUNTIME = 2
+
+
+class TensorRTPhase(enum.IntEnum):
+    """Indicates a phase of operation of TensorRT."""
+
+    BUILD = 0
+    RUNTIME = 1
+
+
+class PluginCreatorVersion(enum.IntEnum):
+    """Enum to identify version of the plugin creator."""
+
+    V1 = 0
+    V1_PYTHON = 64

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from ..device import torch_dtype
+from ..device import TORCH_DTYPES, torch_dtype
 from ..ir import Graph, GraphError, MemoryPlan, Node, Profile, Program, Value, infer_graph
 from ..ops import get_op
 from ..ops.base import MAX_HOST_VALUE_BYTES, UNKNOWN, tensor_bytes
@@ -39,20 +39,7 @@ from .format import (
     SectionKind,
 )
 
-DTYPES = {
-    t.name: t
-    for t in (
-        DataType.FLOAT,
-        DataType.HALF,
-        DataType.BF16,
-        DataType.INT8,
-        DataType.INT32,
-        DataType.INT64,
-        DataType.BOOL,
-        DataType.UINT8,
-        DataType.FP8,
-    )
-}
+DTYPES = {t.name: t for t in DataType if t in TORCH_DTYPES}
 METADATA_KEYS = {
     "name", "values", "nodes", "inputs", "outputs", "constants", "profiles", "memory", "host_code"
 }  # fmt: skip
