@@ -233,7 +233,10 @@ class INetworkDefinition:
         return self._add(IShuffleLayer, [input], {})
 
     def add_concatenation(self, inputs: Sequence[ITensor]) -> IConcatenationLayer | None:
-        return self._add(IConcatenationLayer, list(inputs), {})
+        inputs = list(inputs)
+        first = inputs[0] if inputs else None
+        rank = len(first.shape) if isinstance(first, ITensor) and first._network is self else 0
+        return self._add(IConcatenationLayer, inputs, {"axis": max(rank - 3, 0)})
 
     def add_slice(self, input: ITensor, start: Any, shape: Any, stride: Any) -> ISliceLayer | None:
         attrs = {"start": start, "shape": shape, "stride": stride}
@@ -260,7 +263,9 @@ class INetworkDefinition:
         return self._add(ITopKLayer, [input], {"op": op, "k": k, "axes": axes})
 
     def add_softmax(self, input: ITensor) -> ISoftMaxLayer | None:
-        return self._add(ISoftMaxLayer, [input], {})
+        # TensorRT's default axis: rank - 3, or 0 for inputs of rank below 3
+        rank = len(input.shape) if isinstance(input, ITensor) and input._network is self else 0
+        return self._add(ISoftMaxLayer, [input], {"axes": 1 << max(rank - 3, 0)})
 
     def add_normalization(
         self, input: ITensor, scale: ITensor, bias: ITensor, axesMask: int
@@ -399,11 +404,22 @@ class INetworkDefinition:
             self._metas[tensor] = None
 
     def _is_shape_tensor(self, tensor: ITensor) -> bool:
-        for layer in self._layers:
-            op = get_op(layer._op_name) if layer._op_name else None
-            if op is None:
+        """TensorRT's rule: a tensor some layer needs as a shape input, or an input of a layer
+        whose output is a shape tensor (except a shape layer's input, which is only measured)."""
+        needed = {
+            item
+            for layer in self._layers
+            if layer._op_name
+            for index, item in enumerate(layer._node_inputs())
+            if isinstance(item, ITensor) and index in get_op(layer._op_name).shape_inputs
+        }
+        pending = list(needed)
+        while pending:
+            producer = pending.pop()._producer
+            if producer is None or isinstance(producer, IShapeLayer):
                 continue
-            for index, item in enumerate(layer._node_inputs()):
-                if item is tensor and index in op.shape_inputs:
-                    return True
-        return isinstance(tensor._producer, IShapeLayer)
+            for item in producer._node_inputs():
+                if isinstance(item, ITensor) and item not in needed:
+                    needed.add(item)
+                    pending.append(item)
+        return tensor in needed
