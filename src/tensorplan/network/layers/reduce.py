@@ -6,6 +6,8 @@ from ..layer import ILayer, attribute
 
 
 class IReduceLayer(ILayer):
+    """A reduction over the axes of a bitmask, keeping the reduced dims as 1 or dropping them."""
+
     _op_name = "reduce"
     op = attribute("op")
     axes = attribute("axes")
@@ -13,6 +15,9 @@ class IReduceLayer(ILayer):
 
 
 class ITopKLayer(ILayer):
+    """The k largest or smallest values along one axis (output 0) and their INT32 indices
+    (output 1); `set_input(1, tensor)` gives k as a scalar shape tensor instead of `k`."""
+
     _op_name = "topk"
     op = attribute("op")
     k = attribute("k")
