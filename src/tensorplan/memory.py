@@ -8,6 +8,7 @@ default one for the execution device.
 from __future__ import annotations
 
 import contextlib
+import operator
 import threading
 from typing import Any
 
@@ -139,13 +140,28 @@ def allocate(
         return Allocation(allocator, 0, 0, device)
     try:
         address = allocator.allocate_async(nbytes, ALIGNMENT, 0, 0)
-        address = int(address or 0)
     except Exception as error:
         detail = f"the allocator raised {error!r} for {nbytes} bytes of {what}"
         report_error(owner, ErrorCodeTRT.FAILED_ALLOCATION, api, detail)
         return None
-    if address == 0:
+    if address is None or isinstance(address, bool) or address == 0:
         detail = f"the allocator returned no memory for {nbytes} bytes of {what}"
+        report_error(owner, ErrorCodeTRT.FAILED_ALLOCATION, api, detail)
+        return None
+    try:
+        address = operator.index(address)
+    except TypeError:
+        detail = f"the allocator returned {address!r}, not an address, for {nbytes} bytes of {what}"
+        report_error(owner, ErrorCodeTRT.FAILED_ALLOCATION, api, detail)
+        return None
+    if not 0 < address < 1 << 64 or address % ALIGNMENT:
+        # never write through an address that breaks the allocator contract; give it back
+        with contextlib.suppress(Exception):
+            allocator.deallocate_async(address, 0)
+        detail = (
+            f"the allocator returned address {address:#x} for {nbytes} bytes of {what}, "
+            f"which is not aligned to {ALIGNMENT} bytes"
+        )
         report_error(owner, ErrorCodeTRT.FAILED_ALLOCATION, api, detail)
         return None
     return Allocation(allocator, address, nbytes, device)

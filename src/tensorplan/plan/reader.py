@@ -6,11 +6,13 @@ docs/plan-format.md, and op names are looked up in tensorplan's own op registry.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import json
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..device import TORCH_DTYPES, torch_dtype
@@ -68,26 +70,8 @@ class PlanHeader:
 def read_header(plan: memoryview) -> PlanHeader:
     """The header and section table, with every range checked; PlanError if anything is off."""
     size = len(plan)
-    if size < HEADER.size:
-        raise PlanError(
-            f"plan truncated: {size} bytes is shorter than the {HEADER.size}-byte header"
-        )
-    fields = HEADER.unpack_from(plan, 0)
-    magic, version, header_size, flags, count, file_size, library, table_crc, header_crc, _ = fields
-    if magic != MAGIC:
-        raise PlanError(f"not a tensorplan plan: the magic bytes are {bytes(magic)!r}")
-    if version > FORMAT_VERSION:
-        raise PlanError(
-            f"plan format version {version} is newer than this tensorplan supports "
-            f"({FORMAT_VERSION}); rebuild the plan or upgrade tensorplan",
-            incompatible=True,
-        )
-    if version < 1:
-        raise PlanError(f"plan format version {version} is not valid")
-    if crc32(plan[:HEADER_CRC_END]) != header_crc:
-        raise PlanError("plan header is corrupted: its checksum does not match")
-    if header_size != HEADER.size:
-        raise PlanError(f"plan header size {header_size} is not {HEADER.size}")
+    file_size = check_fixed_header(plan)
+    _, version, _, flags, count, _, library, table_crc, _, _ = HEADER.unpack_from(plan, 0)
     if file_size != size:
         if file_size > size:
             raise PlanError(
@@ -109,9 +93,11 @@ def read_header(plan: memoryview) -> PlanHeader:
         raise PlanError("plan section table is corrupted: its checksum does not match")
     sections: dict[SectionKind, Section] = {}
     for index in range(count):
-        kind, alignment, offset, length, crc, _ = SECTION.unpack_from(
+        kind, alignment, offset, length, crc, reserved = SECTION.unpack_from(
             plan, HEADER.size + SECTION.size * index
         )
+        if reserved:
+            raise PlanError(f"section {index}'s reserved field is {reserved}, not zero")
         if kind not in SectionKind._value2member_map_:
             raise PlanError(f"section {index} has unknown kind {kind}")
         kind = SectionKind(kind)
@@ -136,6 +122,7 @@ def read_header(plan: memoryview) -> PlanHeader:
     for first, second in itertools.pairwise(ordered):
         if first.offset + first.length > second.offset:
             raise PlanError(f"sections '{first.name}' and '{second.name}' overlap")
+    _check_padding(plan, table_end, ordered)
     if SectionKind.METADATA not in sections:
         raise PlanError("plan has no metadata section")
     has_host_code = bool(flags & PlanFlag.HAS_HOST_CODE)
@@ -143,6 +130,43 @@ def read_header(plan: memoryview) -> PlanHeader:
         raise PlanError("the plan's host-code flag and its sections disagree")
     library_version = bytes(library).rstrip(b"\0").decode("ascii", "replace")
     return PlanHeader(version, PlanFlag(flags), library_version, sections)
+
+
+def check_fixed_header(plan: memoryview) -> int:
+    """Check the 64-byte header on its own (magic, version, checksum); the plan's file size.
+
+    A stream reader uses this before reading the rest, so a damaged header never makes it
+    read (or allocate) the size that header claims.
+    """
+    size = len(plan)
+    if size < HEADER.size:
+        raise PlanError(
+            f"plan truncated: {size} bytes is shorter than the {HEADER.size}-byte header"
+        )
+    fields = HEADER.unpack_from(plan, 0)
+    magic, version, header_size, _, _, file_size, _, _, header_crc, reserved = fields
+    if magic != MAGIC:
+        raise PlanError(f"not a tensorplan plan: the magic bytes are {bytes(magic)!r}")
+    header_intact = crc32(plan[:HEADER_CRC_END]) == header_crc
+    if version > FORMAT_VERSION:
+        # a newer format may lay its header out differently, so the version comes first
+        damage = (
+            "" if header_intact else " (or the header is corrupted: its checksum does not match)"
+        )
+        raise PlanError(
+            f"plan format version {version} is newer than this tensorplan supports "
+            f"({FORMAT_VERSION}); rebuild the plan or upgrade tensorplan{damage}",
+            incompatible=True,
+        )
+    if version < 1:
+        raise PlanError(f"plan format version {version} is not valid")
+    if not header_intact:
+        raise PlanError("plan header is corrupted: its checksum does not match")
+    if header_size != HEADER.size:
+        raise PlanError(f"plan header size {header_size} is not {HEADER.size}")
+    if any(reserved):
+        raise PlanError("plan header's reserved bytes 56 to 63 are not zero")
+    return file_size
 
 
 def verify_sections(plan: memoryview, header: PlanHeader, threads: int = 1) -> None:
@@ -165,7 +189,7 @@ def read_program(
     raw = plan[section.offset : section.offset + section.length]
     try:
         metadata = json.loads(bytes(raw).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+    except (ValueError, RecursionError) as error:  # ValueError: bad UTF-8, JSON or huge ints
         raise PlanError(f"metadata is not valid JSON: {error}") from None
     return _Checker(metadata, header, plan).program()
 
@@ -206,8 +230,7 @@ class _Checker:
         self.check_dataflow(graph)
         profiles = self.profiles(meta["profiles"], graph)
         memory = self.memory(meta["memory"], graph)
-        if _list(meta["host_code"], "host_code") and not self.header.flags & PlanFlag.HAS_HOST_CODE:
-            raise PlanError("metadata lists host code but the plan has no host-code section")
+        self.host_code(meta["host_code"])
         name = _str(meta["name"], "name")
         program = Program(
             name, graph, profiles, memory, int(self.header.flags), self.header.library_version
@@ -220,7 +243,7 @@ class _Checker:
         if set(obj) != {"name", "dtype", "shape"}:
             raise PlanError(f"{where} must have exactly the keys name, dtype, shape")
         dtype = obj["dtype"]
-        if dtype not in DTYPES:
+        if not isinstance(dtype, str) or dtype not in DTYPES:
             raise PlanError(f"{where}.dtype {dtype!r} is not a supported type")
         return Value(
             _str(obj["name"], f"{where}.name"), DTYPES[dtype], _dims(obj["shape"], f"{where}.shape")
@@ -239,9 +262,10 @@ class _Checker:
         op = get_op(_str(obj["op"], f"{where}.op"))
         if op is None:
             raise PlanError(f"{where} (layer '{name}') uses unknown op {obj['op']!r}")
+        attrs = _obj(obj["attrs"], f"{where}.attrs")
         try:
-            attrs = op.check_attrs(_obj(obj["attrs"], f"{where}.attrs"))
-        except (ValueError, TypeError) as error:
+            attrs = op.check_attrs(attrs)
+        except Exception as error:  # a schema check that fails otherwise must not crash either
             raise PlanError(f"{where} (layer '{name}'): {error}") from None
         inputs = [
             None if v is None else self.value_id(v, count, f"{where}.inputs[{i}]")
@@ -265,9 +289,14 @@ class _Checker:
     def constants(self, items: Any, graph: Graph) -> dict[int, tuple[int, int]]:
         weights = self.header.sections.get(SectionKind.WEIGHTS)
         limit = weights.length if weights else 0
+        inputs = set(graph.inputs)
         layout: dict[int, tuple[int, int]] = {}
         for index, item in enumerate(_list(items, "constants")):
             where = f"constants[{index}]"
+            if weights is None:
+                raise PlanError(
+                    f"{where}: the metadata lists constants but the plan has no weights section"
+                )
             obj = _obj(item, where)
             if set(obj) != {"value", "offset", "nbytes"}:
                 raise PlanError(f"{where} must have exactly the keys value, offset, nbytes")
@@ -275,7 +304,7 @@ class _Checker:
             offset = _int(obj["offset"], f"{where}.offset")
             nbytes = _int(obj["nbytes"], f"{where}.nbytes")
             value = graph.values[value_id]
-            if value_id in layout or value_id in graph.inputs:
+            if value_id in layout or value_id in inputs:
                 raise PlanError(f"{where}: value {value_id} ('{value.name}') is already defined")
             if UNKNOWN in value.shape:
                 raise PlanError(f"{where}: constant '{value.name}' has a dynamic shape")
@@ -402,7 +431,29 @@ class _Checker:
                     )
         if set(slots) & io_or_constant:
             raise PlanError("memory slots are given to engine inputs, outputs or constants")
+        _check_slot_lifetimes(graph, slots)
         return MemoryPlan(arena_size, slots)
+
+    def host_code(self, items: Any) -> None:
+        """Host-code entries lie inside the host-code section (nothing of it is read here)."""
+        section = self.header.sections.get(SectionKind.HOST_CODE)
+        for index, item in enumerate(_list(items, "host_code")):
+            where = f"host_code[{index}]"
+            if section is None:
+                raise PlanError(
+                    f"{where}: metadata lists host code but the plan has no host-code section"
+                )
+            obj = _obj(item, where)
+            if set(obj) != {"name", "kind", "offset", "nbytes"}:
+                raise PlanError(f"{where} must have exactly the keys name, kind, offset, nbytes")
+            name = _str(obj["name"], f"{where}.name")
+            _str(obj["kind"], f"{where}.kind")
+            end = _int(obj["offset"], f"{where}.offset") + _int(obj["nbytes"], f"{where}.nbytes")
+            if end > section.length:
+                raise PlanError(
+                    f"{where}: '{name}' ends at byte {end} of the host-code section, "
+                    f"which has {section.length} bytes"
+                )
 
     def check_shapes(self, program: Program) -> None:
         """Infer every profile's extreme shapes: the graph must be consistent and fit its slots."""
@@ -417,15 +468,18 @@ class _Checker:
                     raise PlanError(f"profile {index}: {error}") from None
                 except Exception as error:  # a hostile graph must not escape as a crash
                     raise PlanError(f"profile {index}: shape inference failed: {error!r}") from None
+                self.check_declared(graph, metas, index)
                 for value_id, (_, size) in program.memory.slots.items():
                     meta = metas[value_id]
                     if meta is None or UNKNOWN in meta.shape:
                         raise PlanError(
                             f"'{graph.values[value_id].name}' has no static shape in profile {index}"
                         )
-                    if tensor_bytes(meta.dtype, meta.shape) > size:
+                    needed = tensor_bytes(meta.dtype, meta.shape)
+                    if needed > size:
                         raise PlanError(
-                            f"'{graph.values[value_id].name}' does not fit its memory slot in profile {index}"
+                            f"'{graph.values[value_id].name}' does not fit its memory slot in "
+                            f"profile {index}: it needs {needed} bytes, the slot has {size}"
                         )
                 for value_id in graph.outputs + graph.inputs:
                     meta = metas[value_id]
@@ -433,6 +487,62 @@ class _Checker:
                         raise PlanError(
                             f"'{graph.values[value_id].name}' is larger than {MAX_TENSOR_BYTES} bytes"
                         )
+
+    @staticmethod
+    def check_declared(graph: Graph, metas: list, profile_index: int) -> None:
+        """Every layer output has the type and the fixed dims its value declares."""
+        for node in graph.nodes:
+            for value_id in node.outputs:
+                value, meta = graph.values[value_id], metas[value_id]
+                fits = len(meta.shape) == len(value.shape) and all(
+                    declared in (UNKNOWN, d)
+                    for d, declared in zip(meta.shape, value.shape, strict=True)
+                )
+                if meta.dtype != value.dtype or not fits:
+                    raise PlanError(
+                        f"'{value.name}' is declared {value.dtype.name} {list(value.shape)} but "
+                        f"layer '{node.name}' makes it {meta.dtype.name} {list(meta.shape)} "
+                        f"in profile {profile_index}"
+                    )
+
+
+def _check_slot_lifetimes(graph: Graph, slots: dict[int, tuple[int, int]]) -> None:
+    """Activations alive at the same time do not share arena bytes (O(n log n) sweep)."""
+    last_use = {}
+    for index, node in enumerate(graph.nodes):
+        for value_id in node.inputs:
+            if value_id in slots:
+                last_use[value_id] = index
+    expiring: dict[int, list[int]] = {}
+    live: list[tuple[int, int, int]] = []  # (offset, end, value id), disjoint, sorted
+    for index, node in enumerate(graph.nodes):
+        for value_id in node.outputs:
+            offset, size = slots.get(value_id, (0, 0))
+            if not size:
+                continue
+            position = bisect.bisect_left(live, (offset, offset + size, value_id))
+            for neighbour in live[max(position - 1, 0) : position + 1]:
+                if neighbour[0] < offset + size and offset < neighbour[1]:
+                    raise PlanError(
+                        f"activations '{graph.values[neighbour[2]].name}' and "
+                        f"'{graph.values[value_id].name}' are alive at layer '{node.name}' "
+                        "but share bytes of the arena"
+                    )
+            live.insert(position, (offset, offset + size, value_id))
+            expiring.setdefault(max(last_use.get(value_id, index), index), []).append(value_id)
+        for value_id in expiring.pop(index, []):
+            offset, size = slots[value_id]
+            del live[bisect.bisect_left(live, (offset, offset + size, value_id))]
+
+
+def _check_padding(plan: memoryview, table_end: int, ordered: list[Section]) -> None:
+    """Bytes outside the header, table and sections are zero: no byte of a plan goes unchecked."""
+    start = table_end
+    for end, next_start in [(s.offset, s.offset + s.length) for s in ordered] + [(len(plan), 0)]:
+        nonzero = np.flatnonzero(np.frombuffer(plan[start:end], dtype=np.uint8))
+        if len(nonzero):
+            raise PlanError(f"plan padding is not zero at byte {start + int(nonzero[0])}")
+        start = next_start
 
 
 def _host_copy(data: memoryview, value: Value) -> torch.Tensor:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -9,7 +10,7 @@ import torch
 from ..device import bytes_at
 from ..errors import report_error
 from ..ir import GraphError
-from ..memory import allocate
+from ..memory import ALIGNMENT, allocate
 from ..ops.base import UNKNOWN, TensorMeta
 from ..types import Dims, ErrorCodeTRT, ExecutionContextAllocationStrategy, as_shape
 from .executor import ExecutionError, Step, run_steps
@@ -50,7 +51,11 @@ class IExecutionContext:
         self._error_recorder = engine._error_recorder
         self._strategy = strategy
         self._arena = arena
-        self._arena_bytes: torch.Tensor | None = None if arena is None else arena.bytes
+        self._arena_bytes: torch.Tensor | None = None
+        if arena is not None:
+            self._arena_bytes = arena.bytes
+        elif engine.device_memory_size_v2 == 0:  # nothing to give: USER_MANAGED is ready
+            self._arena_bytes = bytes_at(0, 0, engine._device)
         graph = engine._program.graph
         self._values = graph.values
         self._inputs = list(graph.inputs)
@@ -165,10 +170,14 @@ class IExecutionContext:
         return Dims(strides[::-1])
 
     def infer_shapes(self) -> list[str]:
-        """Names of inputs whose shapes are missing; [] once every shape can be computed."""
+        """Names of inputs whose shapes are missing; [] once every shape can be computed.
+
+        RuntimeError (after the error is reported) when inference fails for another reason,
+        as TensorRT documents.
+        """
         missing = [self._values[v].name for v in self._inputs if v not in self._shapes]
-        if not missing:
-            self._infer("IExecutionContext::inferShapes")
+        if not missing and self._infer("IExecutionContext::inferShapes") is None:
+            raise RuntimeError("shape inference failed; the error recorder or logger has the cause")
         return missing
 
     def set_optimization_profile_async(self, profile_index: int, stream_handle: int) -> bool:
@@ -196,8 +205,8 @@ class IExecutionContext:
                 f"Given invalid tensor name: {name}. Get valid tensor names with get_tensor_name()",
             )
         try:
-            self._addresses[value_id] = int(memory)
-        except (TypeError, ValueError):
+            self._addresses[value_id] = operator.index(memory)
+        except TypeError:
             return self._fail(
                 "IExecutionContext::setTensorAddress",
                 f"address {memory!r} of '{name}' is not an integer",
@@ -209,18 +218,31 @@ class IExecutionContext:
         return 0 if value_id is None else self._addresses.get(value_id, 0)
 
     def set_device_memory(self, memory: int, size: int) -> None:
-        """Give the context activation memory of `size` bytes at `memory` (USER_MANAGED)."""
+        """Give the context activation memory of `size` bytes at `memory` (USER_MANAGED).
+
+        The memory stays the caller's: it must outlive the executions that use it.
+        """
+        api = "IExecutionContext::setDeviceMemoryV2"
         needed = self._engine.device_memory_size_v2
+        try:
+            memory, size = operator.index(memory), operator.index(size)
+        except TypeError:
+            self._fail(api, f"memory {memory!r} and size {size!r} must be integers")
+            return
         if size < needed:
             self._fail(
-                "IExecutionContext::setDeviceMemoryV2",
-                f"{size} bytes of device memory are less than the {needed} the engine needs",
+                api, f"{size} bytes of device memory are less than the {needed} the engine needs"
             )
             return
-        if needed and not memory:
-            self._fail("IExecutionContext::setDeviceMemoryV2", "the device memory address is null")
+        if needed and not 0 < memory < 1 << 64:
+            self._fail(api, f"the device memory address {memory:#x} is not valid")
             return
-        self._arena_bytes = bytes_at(int(memory), needed, self._engine._device)
+        if memory % ALIGNMENT:
+            self._fail(
+                api, f"the device memory address {memory:#x} is not {ALIGNMENT}-byte aligned"
+            )
+            return
+        self._arena_bytes = bytes_at(memory, needed, self._engine._device)
         self._prepared = None
 
     def update_device_memory_size_for_shapes(self) -> int:
@@ -246,13 +268,19 @@ class IExecutionContext:
 
     def execute_v2(self, bindings: list[int]) -> bool:
         """Synchronous inference with addresses given in IO tensor order."""
-        if len(bindings) != len(self._engine._io):
+        api = "IExecutionContext::executeV2"
+        try:
+            addresses = [operator.index(address) for address in bindings]
+        except TypeError:
             return self._fail(
-                "IExecutionContext::executeV2",
-                f"got {len(bindings)} bindings; the engine has {len(self._engine._io)} IO tensors",
+                api, f"bindings must be a list of integer addresses, got {bindings!r}"
             )
-        for value_id, address in zip(self._engine._io, bindings, strict=True):
-            self._addresses[value_id] = int(address)
+        if len(addresses) != len(self._engine._io):
+            return self._fail(
+                api,
+                f"got {len(addresses)} bindings; the engine has {len(self._engine._io)} IO tensors",
+            )
+        self._addresses.update(zip(self._engine._io, addresses, strict=True))
         ok = self.execute_async_v3(0)
         if ok and self._engine._device.type == "cuda":
             torch.cuda.current_stream().synchronize()
@@ -321,7 +349,11 @@ class IExecutionContext:
             return self._executor.infer(shapes)
         except GraphError as error:
             report_error(self, ErrorCodeTRT.INVALID_ARGUMENT, api, str(error))
-            return None
+        except Exception as error:  # an op's shape rule failed: a reported error, not a crash
+            report_error(
+                self, ErrorCodeTRT.INTERNAL_ERROR, api, f"shape inference failed: {error!r}"
+            )
+        return None
 
     def _fail(self, api: str, detail: str) -> bool:
         report_error(self, ErrorCodeTRT.INVALID_ARGUMENT, api, detail)

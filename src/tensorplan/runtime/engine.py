@@ -80,7 +80,7 @@ class ICudaEngine:
         return self.get_tensor_name(index)
 
     def get_tensor_mode(self, name: str) -> TensorIOMode:
-        value_id = self._by_name.get(name)
+        value_id = self._lookup(name, "getTensorIOMode")
         if value_id is None:
             return TensorIOMode.NONE
         return TensorIOMode.INPUT if value_id in self._inputs else TensorIOMode.OUTPUT
@@ -124,14 +124,15 @@ class ICudaEngine:
         value_id = self._lookup(name, "getProfileShape")
         if value_id is None:
             return []
-        if value_id not in self._inputs or not self._check_profile(profile_index):
-            if value_id not in self._inputs:
-                report_error(
-                    self,
-                    ErrorCodeTRT.INVALID_ARGUMENT,
-                    "ICudaEngine::getProfileShape",
-                    f"'{name}' is an output; profiles give shapes of inputs",
-                )
+        if value_id not in self._inputs:
+            report_error(
+                self,
+                ErrorCodeTRT.INVALID_ARGUMENT,
+                "ICudaEngine::getProfileShape",
+                f"'{name}' is an output; profiles give shapes of inputs",
+            )
+            return []
+        if not self._check_profile(profile_index, "getProfileShape"):
             return []
         shapes = self._program.profiles[profile_index].shapes.get(name)
         if shapes is None:
@@ -172,7 +173,8 @@ class ICudaEngine:
         return self._program.memory.arena_size
 
     def get_device_memory_size_for_profile(self, profile_index: int) -> int:
-        return self._program.memory.arena_size if self._check_profile(profile_index) else 0
+        valid = self._check_profile(profile_index, "getDeviceMemorySizeForProfile")
+        return self._program.memory.arena_size if valid else 0
 
     def get_device_memory_size_for_profile_v2(self, profile_index: int) -> int:
         return self.get_device_memory_size_for_profile(profile_index)
@@ -259,13 +261,13 @@ class ICudaEngine:
             )
         return value_id
 
-    def _check_profile(self, profile_index: int) -> bool:
+    def _check_profile(self, profile_index: int, method: str) -> bool:
         if 0 <= profile_index < len(self._program.profiles):
             return True
         report_error(
             self,
             ErrorCodeTRT.INVALID_ARGUMENT,
-            "ICudaEngine::getProfile",
+            f"ICudaEngine::{method}",
             f"profile index {profile_index} is out of range; the engine has "
             f"{len(self._program.profiles)} profiles",
         )

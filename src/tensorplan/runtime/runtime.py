@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from typing import Any
-
-import numpy as np
 
 from ..device import execution_device, host_bytes
 from ..errors import report_error
@@ -17,7 +16,7 @@ from ..plan.reader import read_header, read_program, verify_sections
 from ..plugins.registry import IPluginRegistry, get_plugin_registry
 from ..types import ErrorCodeTRT, TempfileControlFlag
 from .engine import ICudaEngine
-from .stream_reader import read_plan_stream
+from .stream_reader import IStreamReader, IStreamReaderV2, read_plan_stream
 
 DESERIALIZE = "IRuntime::deserializeCudaEngine"
 ALL_TEMPFILE_FLAGS = (1 << int(TempfileControlFlag.ALLOW_IN_MEMORY_FILES)) | (
@@ -152,13 +151,14 @@ class Runtime:
         try:
             plan = self._plan_bytes(serialized_engine)
             header = read_header(plan)
-            if header.flags & PlanFlag.HAS_HOST_CODE and not self.engine_host_code_allowed:
+            has_host_code = bool(header.flags & PlanFlag.HAS_HOST_CODE)
+            if has_host_code and not self.engine_host_code_allowed:
                 report_error(
                     self,
                     ErrorCodeTRT.FAILED_INITIALIZATION,
                     DESERIALIZE,
-                    "the plan carries host code, which this runtime does not run: set "
-                    "Runtime.engine_host_code_allowed = True to allow it",
+                    "the plan has the HAS_HOST_CODE flag: it carries host code, which this "
+                    "runtime refuses; set Runtime.engine_host_code_allowed = True to allow it",
                     category="API Usage Error",
                 )
                 return None
@@ -178,6 +178,15 @@ class Runtime:
                     self, ErrorCodeTRT.UNSPECIFIED_ERROR, DESERIALIZE, str(error), "Serialization"
                 )
             return None
+        if has_host_code:
+            report_error(
+                self,
+                ErrorCodeTRT.UNSUPPORTED_STATE,
+                DESERIALIZE,
+                "the plan carries host code (HAS_HOST_CODE), and this version of tensorplan "
+                "cannot load host code yet; rebuild the plan without it",
+            )
+            return None
         weights = header.sections.get(SectionKind.WEIGHTS)
         size = weights.length if weights else 0
         device = execution_device()
@@ -191,7 +200,10 @@ class Runtime:
 
     def _plan_bytes(self, source: Any) -> memoryview:
         """The plan as a flat byte view, read from a stream reader if that is what `source` is."""
-        if hasattr(source, "read") and not isinstance(source, (bytes, bytearray, memoryview)):
+        is_buffer = isinstance(source, (bytes, bytearray, memoryview))
+        if isinstance(source, (IStreamReader, IStreamReaderV2)) or (
+            hasattr(source, "read") and not is_buffer
+        ):
             try:
                 return memoryview(read_plan_stream(source))
             except PlanError:
@@ -200,10 +212,15 @@ class Runtime:
                 raise PlanError(f"the stream reader failed: {error!r}") from None
         try:
             view = memoryview(source)
-        except TypeError:
+        except (TypeError, ValueError, BufferError):
             raise PlanError(
                 f"{type(source).__name__} is neither a buffer nor a stream reader"
             ) from None
-        if not view.c_contiguous:
-            view = memoryview(np.ascontiguousarray(view))
-        return view.cast("B") if view.format != "B" or view.ndim != 1 else view
+        if "O" in view.format:  # numpy object arrays export pointers, not data
+            raise PlanError(f"{type(source).__name__} of Python objects is not a plan buffer")
+        if view.format == "B" and view.ndim == 1 and view.c_contiguous:
+            return view
+        if view.c_contiguous:
+            with contextlib.suppress(TypeError, ValueError):  # formats cast() does not know
+                return view.cast("B")
+        return memoryview(view.tobytes())

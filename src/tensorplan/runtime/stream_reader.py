@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..plan.format import HEADER, MAX_ARENA_BYTES, PlanError
+from ..plan.reader import check_fixed_header
 from ..types import SeekPosition
 
 
@@ -34,14 +35,16 @@ class IStreamReaderV2:
 def read_plan_stream(reader: Any) -> bytearray:
     """All bytes of a plan from a stream reader: the header first, then as many as it names.
 
-    PlanError when the reader fails, returns something other than bytes, or ends early.
+    The header is checked (magic, version, checksum) before the rest is read, so a damaged
+    header never makes this read or allocate what it claims. PlanError when the reader
+    fails, returns something other than bytes, returns more than asked, or ends early.
     """
-    version2 = isinstance(reader, IStreamReaderV2) or hasattr(reader, "seek")
+    version2 = isinstance(reader, IStreamReaderV2)
     if version2 and not reader.seek(0, SeekPosition.SET):
         raise PlanError("the stream reader could not seek to the start of the plan")
     plan = bytearray()
     _read_into(reader, plan, HEADER.size, version2)
-    file_size = int.from_bytes(plan[24:32], "little")
+    file_size = check_fixed_header(memoryview(plan))
     if file_size > MAX_ARENA_BYTES:
         raise PlanError(f"the plan header names an absurd size of {file_size} bytes")
     _read_into(reader, plan, file_size, version2)
@@ -52,8 +55,14 @@ def _read_into(reader: Any, plan: bytearray, total: int, version2: bool) -> None
     while len(plan) < total:
         wanted = total - len(plan)
         chunk = reader.read(wanted, 0) if version2 else reader.read(wanted)
-        if not isinstance(chunk, (bytes, bytearray, memoryview)):
+        if isinstance(chunk, memoryview):
+            chunk = chunk.tobytes()
+        if not isinstance(chunk, (bytes, bytearray)):
             raise PlanError(f"the stream reader returned {type(chunk).__name__}, not bytes")
+        if len(chunk) > wanted:
+            raise PlanError(
+                f"the stream reader returned {len(chunk)} bytes when asked for {wanted}"
+            )
         if len(chunk) == 0:
             raise PlanError(f"plan truncated: the stream ended after {len(plan)} bytes of {total}")
-        plan += chunk[:wanted]
+        plan += chunk
