@@ -14,14 +14,18 @@ from ..ops import get_op
 from ..ops.base import ShapeError, TensorMeta, meta_of
 from ..types import (
     ActivationType,
+    CumulativeOperation,
     DataType,
     ElementWiseOperation,
     ErrorCodeTRT,
+    FillOperation,
     GatherMode,
     MatrixOperation,
     NetworkDefinitionCreationFlag,
     PoolingType,
     ReduceOperation,
+    ScaleMode,
+    ScatterMode,
     TopKOperation,
     UnaryOperation,
     Weights,
@@ -30,6 +34,8 @@ from ..types import (
 from .layer import ILayer
 from .layers.constant import IConstantLayer
 from .layers.conv import IConvolutionLayer, IDeconvolutionLayer
+from .layers.cumulative import ICumulativeLayer
+from .layers.einsum import IEinsumLayer
 from .layers.elementwise import (
     IActivationLayer,
     ICastLayer,
@@ -38,10 +44,16 @@ from .layers.elementwise import (
     ISelectLayer,
     IUnaryLayer,
 )
+from .layers.fill import IFillLayer
+from .layers.indexing import IOneHotLayer, IReverseSequenceLayer, IScatterLayer
 from .layers.matmul import IMatrixMultiplyLayer
 from .layers.normalization import INormalizationLayer, ISoftMaxLayer
+from .layers.padding import IPaddingLayer
 from .layers.pooling import IPoolingLayer
+from .layers.quantize import IDequantizeLayer, IDynamicQuantizeLayer, IQuantizeLayer
 from .layers.reduce import IReduceLayer, ITopKLayer
+from .layers.resize import IGridSampleLayer, IResizeLayer
+from .layers.scale import ILRNLayer, IParametricReLULayer, IScaleLayer
 from .layers.shaping import (
     IConcatenationLayer,
     IGatherLayer,
@@ -49,6 +61,7 @@ from .layers.shaping import (
     IShuffleLayer,
     ISliceLayer,
 )
+from .layers.squeeze import ISqueezeLayer, IUnsqueezeLayer
 from .tensor import ITensor
 
 if TYPE_CHECKING:
@@ -271,6 +284,114 @@ class INetworkDefinition:
         self, input: ITensor, scale: ITensor, bias: ITensor, axesMask: int
     ) -> INormalizationLayer | None:
         return self._add(INormalizationLayer, [input, scale, bias], {"axes": axesMask})
+
+    def add_resize(self, input: ITensor) -> IResizeLayer | None:
+        return self._add(IResizeLayer, [input], {})
+
+    def add_grid_sample(self, input: ITensor, grid: ITensor) -> IGridSampleLayer | None:
+        return self._add(IGridSampleLayer, [input, grid], {})
+
+    def add_padding_nd(
+        self, input: ITensor, pre_padding: Any, post_padding: Any
+    ) -> IPaddingLayer | None:
+        attrs = {"pre_padding_nd": pre_padding, "post_padding_nd": post_padding}
+        return self._add(IPaddingLayer, [input], attrs)
+
+    def add_scale(
+        self,
+        input: ITensor,
+        mode: ScaleMode,
+        shift: Weights | None = None,
+        scale: Weights | None = None,
+        power: Weights | None = None,
+    ) -> IScaleLayer | None:
+        return self.add_scale_nd(input, mode, shift, scale, power, 0)
+
+    def add_scale_nd(
+        self,
+        input: ITensor,
+        mode: ScaleMode,
+        shift: Weights | None = None,
+        scale: Weights | None = None,
+        power: Weights | None = None,
+        channel_axis: int = 0,
+    ) -> IScaleLayer | None:
+        attrs = {"mode": mode, "channel_axis": channel_axis}
+        return self._add(IScaleLayer, [input], attrs, shift=shift, scale=scale, power=power)
+
+    def add_parametric_relu(self, input: ITensor, slopes: ITensor) -> IParametricReLULayer | None:
+        return self._add(IParametricReLULayer, [input, slopes], {})
+
+    def add_lrn(
+        self, input: ITensor, window: int, alpha: float, beta: float, k: float
+    ) -> ILRNLayer | None:
+        attrs = {"window_size": window, "alpha": alpha, "beta": beta, "k": k}
+        return self._add(ILRNLayer, [input], attrs)
+
+    def add_scatter(
+        self, data: ITensor, indices: ITensor, updates: ITensor, mode: ScatterMode
+    ) -> IScatterLayer | None:
+        return self._add(IScatterLayer, [data, indices, updates], {"mode": mode})
+
+    def add_one_hot(
+        self, indices: ITensor, values: ITensor, depth: ITensor, axis: int
+    ) -> IOneHotLayer | None:
+        return self._add(IOneHotLayer, [indices, values, depth], {"axis": axis})
+
+    def add_reverse_sequence(
+        self, input: ITensor, sequence_lens: ITensor
+    ) -> IReverseSequenceLayer | None:
+        return self._add(IReverseSequenceLayer, [input, sequence_lens], {})
+
+    def add_cumulative(
+        self,
+        input: ITensor,
+        axis: ITensor,
+        op: CumulativeOperation,
+        exclusive: bool,
+        reverse: bool,
+    ) -> ICumulativeLayer | None:
+        attrs = {"op": op, "exclusive": exclusive, "reverse": reverse}
+        return self._add(ICumulativeLayer, [input, axis], attrs)
+
+    def add_squeeze(self, input: ITensor, axes: ITensor) -> ISqueezeLayer | None:
+        return self._add(ISqueezeLayer, [input, axes], {})
+
+    def add_unsqueeze(self, input: ITensor, axes: ITensor) -> IUnsqueezeLayer | None:
+        return self._add(IUnsqueezeLayer, [input, axes], {})
+
+    def add_fill(self, shape: Any, op: FillOperation, output_type: DataType) -> IFillLayer | None:
+        attrs = {"dimensions": shape, "operation": op, "to_type": output_type}
+        return self._add(IFillLayer, [], attrs)
+
+    def add_einsum(self, inputs: Sequence[ITensor], equation: str) -> IEinsumLayer | None:
+        return self._add(IEinsumLayer, list(inputs), {"equation": equation})
+
+    def add_quantize(
+        self, input: ITensor, scale: ITensor, output_type: DataType = DataType.INT8
+    ) -> IQuantizeLayer | None:
+        return self._add(IQuantizeLayer, [input, scale], {"to_type": output_type})
+
+    def add_dequantize(
+        self, input: ITensor, scale: ITensor, output_type: DataType = DataType.FLOAT
+    ) -> IDequantizeLayer | None:
+        return self._add(IDequantizeLayer, [input, scale], {"to_type": output_type})
+
+    def add_dynamic_quantize(
+        self,
+        input: ITensor,
+        axis: int,
+        block_size: int,
+        output_type: DataType,
+        scale_type: DataType,
+    ) -> IDynamicQuantizeLayer | None:
+        attrs = {
+            "axis": axis,
+            "block_size": block_size,
+            "to_type": output_type,
+            "scale_type": scale_type,
+        }
+        return self._add(IDynamicQuantizeLayer, [input], attrs)
 
     # -- internals --------------------------------------------------------------------------
 

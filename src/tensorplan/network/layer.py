@@ -37,6 +37,23 @@ LAYER_TYPE_NAMES = {
     LayerType.SHAPE: "Shape",
     LayerType.TOPK: "TopK",
     LayerType.NORMALIZATION: "Normalization",
+    LayerType.RESIZE: "Resize",
+    LayerType.GRID_SAMPLE: "GridSample",
+    LayerType.PADDING: "Padding",
+    LayerType.SCALE: "Scale",
+    LayerType.PARAMETRIC_RELU: "ParametricReLU",
+    LayerType.LRN: "LRN",
+    LayerType.SCATTER: "Scatter",
+    LayerType.ONE_HOT: "OneHot",
+    LayerType.REVERSE_SEQUENCE: "ReverseSequence",
+    LayerType.CUMULATIVE: "Cumulative",
+    LayerType.SQUEEZE: "Squeeze",
+    LayerType.UNSQUEEZE: "Unsqueeze",
+    LayerType.FILL: "Fill",
+    LayerType.EINSUM: "Einsum",
+    LayerType.QUANTIZE: "Quantize",
+    LayerType.DEQUANTIZE: "Dequantize",
+    LayerType.DYNAMIC_QUANTIZE: "DynamicQuantize",
 }
 
 

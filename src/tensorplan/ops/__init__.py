@@ -5,12 +5,46 @@ The registry is the explicit list below; each family's module lists its ops in `
 
 from __future__ import annotations
 
-from . import conv, elementwise, matmul, normalization, pooling, reduce, shaping
+from . import (
+    conv,
+    cumulative,
+    einsum,
+    elementwise,
+    fill,
+    indexing,
+    matmul,
+    normalization,
+    padding,
+    pooling,
+    quantize,
+    reduce,
+    resize,
+    scale,
+    shaping,
+    squeeze,
+)
 from .base import Op
 
 REGISTRY: dict[str, Op] = {
     op.name: op
-    for family in (elementwise, matmul, conv, pooling, shaping, reduce, normalization)
+    for family in (
+        elementwise,
+        matmul,
+        conv,
+        pooling,
+        shaping,
+        reduce,
+        normalization,
+        resize,
+        padding,
+        scale,
+        indexing,
+        cumulative,
+        squeeze,
+        fill,
+        einsum,
+        quantize,
+    )
     for op in family.OPS
 }
 

@@ -1,0 +1,7 @@
+"""The Einstein-summation op."""
+
+from __future__ import annotations
+
+from .base import Op
+
+OPS: list[Op] = []
