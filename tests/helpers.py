@@ -34,7 +34,8 @@ def load(plan: bytes, logger: trt.ILogger | None = None) -> trt.ICudaEngine:
 
 
 def run(engine: trt.ICudaEngine, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Execute once with `inputs` (by name) on the engine's device; the outputs by name."""
+    """Execute once with `inputs` (by name) on the engine's device (shape-tensor inputs in host
+    memory, as TensorRT wants them); the outputs by name."""
     context = engine.create_execution_context()
     assert context is not None
     device = engine._device
@@ -44,7 +45,8 @@ def run(engine: trt.ICudaEngine, inputs: Mapping[str, np.ndarray]) -> dict[str, 
         if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
             array = np.ascontiguousarray(inputs[name])
             assert context.set_input_shape(name, array.shape)
-            tensor = torch.from_numpy(array.copy()).to(device)
+            host = engine.get_tensor_location(name) == trt.TensorLocation.HOST
+            tensor = torch.from_numpy(array.copy()).to("cpu" if host else device)
             keep.append(tensor)
             assert context.set_tensor_address(name, tensor.data_ptr())
     outputs = {}

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from .device import torch_dtype
 from .ops import get_op
 from .ops.base import TensorMeta, infer_node
 from .types import DataType
@@ -42,11 +43,17 @@ class Node:
     outputs: list[int]
 
 
+Triple = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]
+
+
 @dataclass
 class Profile:
-    """An optimization profile: per dynamic input, its (min, opt, max) shapes."""
+    """An optimization profile: per dynamic input, its (min, opt, max) shapes; per shape-tensor
+    input (TensorRT's host inputs, whose values shape the network), its (min, opt, max) values
+    in row-major order."""
 
-    shapes: dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]]
+    shapes: dict[str, Triple]
+    values: dict[str, Triple] = field(default_factory=dict)
 
 
 @dataclass
@@ -77,18 +84,28 @@ class Graph:
         return readers
 
 
-def infer_graph(graph: Graph, input_shapes: Mapping[int, tuple[int, ...]]) -> list[TensorMeta]:
-    """Types, shapes and host values of every value, for the given input shapes.
+def infer_graph(
+    graph: Graph,
+    input_shapes: Mapping[int, tuple[int, ...]],
+    input_values: Mapping[int, torch.Tensor] | None = None,
+) -> list[TensorMeta]:
+    """Types, shapes and host values of every value, for the given input shapes and the values
+    of shape-tensor inputs.
 
     Raises GraphError naming the layer when a node's inputs do not fit.
     """
+    input_values = input_values or {}
     metas: list[TensorMeta | None] = [None] * len(graph.values)
     for value_id, tensor in graph.constants.items():
         value = graph.values[value_id]
         metas[value_id] = TensorMeta(value.dtype, value.shape, tensor)
     for value_id in graph.inputs:
         value = graph.values[value_id]
-        metas[value_id] = TensorMeta(value.dtype, tuple(input_shapes.get(value_id, value.shape)))
+        shape = tuple(input_shapes.get(value_id, value.shape))
+        host_value = input_values.get(value_id)
+        if host_value is not None:
+            host_value = host_value.to(torch_dtype(value.dtype)).reshape(shape)
+        metas[value_id] = TensorMeta(value.dtype, shape, host_value)
     for node in graph.nodes:
         inputs = [None if i is None else metas[i] for i in node.inputs]
         results = infer_node_named(node, inputs)
@@ -97,13 +114,15 @@ def infer_graph(graph: Graph, input_shapes: Mapping[int, tuple[int, ...]]) -> li
     return metas  # type: ignore[return-value]
 
 
-def infer_node_named(node: Node, inputs: list[TensorMeta | None]) -> list[TensorMeta]:
+def infer_node_named(
+    node: Node, inputs: list[TensorMeta | None], values_known: bool = True
+) -> list[TensorMeta]:
     """`infer_node` with errors that name the layer and op."""
     op = get_op(node.op)
     if op is None:
         raise GraphError(f"layer '{node.name}': unknown op '{node.op}'")
     try:
-        return infer_node(op, inputs, node.attrs)
+        return infer_node(op, inputs, node.attrs, values_known)
     except (ValueError, TypeError) as error:
         raise GraphError(f"layer '{node.name}' ({node.op}): {error}") from None
 
@@ -126,3 +145,10 @@ class Program:
     memory: MemoryPlan
     flags: int = 0
     library_version: str = ""
+
+    @property
+    def host_inputs(self) -> list[int]:
+        """Inputs that are shape tensors: their values live in host memory and shape the
+        network; every profile gives their ranges."""
+        names = set(self.profiles[0].values) if self.profiles else set()
+        return [v for v in self.graph.inputs if self.graph.values[v].name in names]

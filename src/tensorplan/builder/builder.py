@@ -13,8 +13,9 @@ from ..logging import ILogger, log
 from ..memory import IHostMemory
 from ..network.definition import INetworkDefinition
 from ..ops.base import UNKNOWN, TensorMeta
+from ..plan.format import MAX_SHAPE_VALUES
 from ..plan.writer import write_plan
-from ..types import ErrorCodeTRT
+from ..types import DataType, ErrorCodeTRT, volume
 from .config import IBuilderConfig, IOptimizationProfile
 from .lowering import BuildError, lower
 from .memory_plan import plan_memory
@@ -127,7 +128,10 @@ class Builder:
         if not isinstance(network, INetworkDefinition):
             raise BuildError("the network must be an INetworkDefinition")
         graph = lower(network)
-        profiles = _profiles(graph, config)
+        shape_tensors = {
+            tensor.name for tensor in network._inputs if network._is_shape_tensor(tensor)
+        }
+        profiles = _profiles(graph, config, shape_tensors)
         fold_constants(graph)
         remove_identities(graph)
         eliminate_dead_code(graph)
@@ -136,14 +140,19 @@ class Builder:
         return Program(network.name, graph, profiles, plan_memory(graph, shape_sets))
 
 
-def _profiles(graph: Graph, config: IBuilderConfig) -> list[Profile]:
-    """The config's profiles checked against the graph's inputs (one empty profile if static)."""
+def _profiles(graph: Graph, config: IBuilderConfig, shape_tensors: set[str]) -> list[Profile]:
+    """The config's profiles checked against the graph's inputs (one empty profile if static).
+
+    `shape_tensors` names the inputs whose values shape the network: every profile must give
+    their value ranges (set_shape_input).
+    """
     inputs = {graph.values[v].name: graph.values[v] for v in graph.inputs}
     dynamic = sorted(name for name, value in inputs.items() if UNKNOWN in value.shape)
+    hosts = sorted(name for name in shape_tensors if name in inputs)
     if not config._profiles:
-        if dynamic:
+        if dynamic or hosts:
             raise BuildError(
-                f"the network has dynamic inputs {dynamic} but no optimization profile; "
+                f"the network has dynamic inputs {dynamic or hosts} but no optimization profile; "
                 "add one with config.add_optimization_profile"
             )
         return [Profile({})]
@@ -164,8 +173,41 @@ def _profiles(graph: Graph, config: IBuilderConfig) -> list[Profile]:
                         f"does not match its dimensions {list(declared)}"
                     )
             shapes[name] = profile._shapes[name]
-        profiles.append(Profile(shapes))
+        values = {name: _shape_values(index, profile, name, inputs[name], shapes) for name in hosts}
+        profiles.append(Profile(shapes, values))
     return profiles
+
+
+def _shape_values(
+    index: int, profile: IOptimizationProfile, name: str, value: Any, shapes: dict
+) -> tuple[tuple[int, ...], ...]:
+    """The (min, opt, max) values of shape-tensor input `name`, checked against its shapes."""
+    triple = profile._shape_values.get(name)
+    if triple is None:
+        raise BuildError(
+            f"input '{name}' is a shape tensor; optimization profile {index} must give its "
+            "values with set_shape_input"
+        )
+    if value.dtype not in (DataType.INT32, DataType.INT64) or len(value.shape) > 1:
+        raise BuildError(
+            f"shape tensor input '{name}' must be a 0-D or 1-D INT32 or INT64 tensor, "
+            f"got {value.dtype.name} {list(value.shape)}"
+        )
+    counts = [volume(shape) for shape in shapes.get(name, (value.shape,) * 3)]
+    if max(counts) > MAX_SHAPE_VALUES:
+        raise BuildError(f"shape tensor input '{name}' has more than {MAX_SHAPE_VALUES} elements")
+    for label, values, count in zip(("min", "opt", "max"), triple, counts, strict=True):
+        if len(values) != count:
+            raise BuildError(
+                f"optimization profile {index}: {label} values {list(values)} of shape tensor "
+                f"input '{name}' must have {count} elements"
+            )
+    if not all(a <= b <= c for a, b, c in zip(*triple, strict=True)):
+        raise BuildError(
+            f"optimization profile {index}: values of shape tensor input '{name}' need "
+            f"min <= opt <= max, got {[list(v) for v in triple]}"
+        )
+    return triple
 
 
 def _profile_shape_sets(graph: Graph, profiles: list[Profile]) -> list[list[TensorMeta]]:
@@ -175,8 +217,12 @@ def _profile_shape_sets(graph: Graph, profiles: list[Profile]) -> list[list[Tens
     for index, profile in enumerate(profiles):
         for pick, label in enumerate(("min", "opt", "max")):
             shapes = {by_name[name]: triple[pick] for name, triple in profile.shapes.items()}
+            values = {
+                by_name[name]: torch.tensor(triple[pick], dtype=torch.int64)
+                for name, triple in profile.values.items()
+            }
             try:
-                shape_sets.append(infer_graph(graph, shapes))
+                shape_sets.append(infer_graph(graph, shapes, values))
             except GraphError as error:
                 raise BuildError(
                     f"optimization profile {index} ({label} shapes): {error}"

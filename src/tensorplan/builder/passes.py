@@ -11,7 +11,8 @@ FOLD_GROWTH_LIMIT = 1 << 20
 
 
 def fold_constants(graph: Graph) -> None:
-    """Replace every node computable at build time by its result, as constants."""
+    """Replace every node computable at build time by its result, as constants (shapes here
+    are the network's, and shape-tensor inputs have no values yet)."""
     metas: dict[int, TensorMeta] = {}
     for value_id, tensor in graph.constants.items():
         metas[value_id] = TensorMeta(graph.values[value_id].dtype, tuple(tensor.shape), tensor)
@@ -21,7 +22,7 @@ def fold_constants(graph: Graph) -> None:
     kept: list[Node] = []
     for node in graph.nodes:
         inputs = [None if v is None else metas[v] for v in node.inputs]
-        results = infer_node_named(node, inputs)
+        results = infer_node_named(node, inputs, values_known=False)
         op = get_op(node.op)
         if (
             not all(r.value is not None for r in results)

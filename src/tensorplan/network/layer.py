@@ -187,7 +187,7 @@ class ILayer:
 
     def _infer(self, inputs: list[TensorMeta | None]) -> list[TensorMeta]:
         """Output metas from the metas of `_node_inputs()`."""
-        return infer_node(get_op(self._op_name), inputs, self._attrs)
+        return infer_node(get_op(self._op_name), inputs, self._attrs, values_known=False)
 
     def _node_inputs(self) -> list[ITensor | torch.Tensor | None]:
         """The op's inputs: tensors of the network, or constants made from the layer's weights."""

@@ -215,10 +215,13 @@ class Op:
 
 
 def infer_node(
-    op: Op, inputs: Sequence[TensorMeta | None], attrs: dict[str, Any]
+    op: Op, inputs: Sequence[TensorMeta | None], attrs: dict[str, Any], values_known: bool = True
 ) -> list[TensorMeta]:
     """Output metas of one node, with host values wherever the inputs allow computing them.
 
+    `values_known` says that every shape-tensor input of the graph has its values (true in
+    the builder and the runtime; a network has none until a profile gives them), so a shape
+    input without a value is an error.
     Raises ShapeError for invalid inputs, naming what is wrong (not which layer: the caller
     knows that).
     """
@@ -229,12 +232,12 @@ def infer_node(
         if inputs[index] is None:
             raise ShapeError(f"input {index} is missing")
     present = [meta for meta in inputs if meta is not None]
-    if all(meta.is_static for meta in present):
+    if values_known and all(meta.is_static for meta in present):
         for index in op.shape_inputs:
             if index < len(inputs) and inputs[index] is not None and inputs[index].value is None:
                 raise ShapeError(
                     f"input {index} is a shape tensor: its values must be computable from "
-                    "input shapes and constants"
+                    "input shapes, constants and shape-tensor inputs"
                 )
     outputs = op.infer(list(inputs), attrs)
     if len(outputs) != op.num_outputs and op.num_outputs >= 0:

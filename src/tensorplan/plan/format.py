@@ -25,6 +25,10 @@ MAX_NAME_LENGTH = 4096
 MAX_RANK = 8
 MAX_TENSOR_BYTES = 1 << 40
 MAX_ARENA_BYTES = 1 << 44
+MAX_SHAPE_VALUES = 64
+"""Elements a shape-tensor input may have (TensorRT allows 64 as well)."""
+VALUE_KEYS = ("values_min", "values_opt", "values_max")
+"""Profile keys of the value ranges of a shape-tensor input."""
 
 
 class SectionKind(enum.IntEnum):

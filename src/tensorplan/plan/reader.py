@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,9 +34,11 @@ from .format import (
     MAX_RANK,
     MAX_SECTION_ALIGNMENT,
     MAX_SECTIONS,
+    MAX_SHAPE_VALUES,
     MAX_TENSOR_BYTES,
     SECTION,
     SECTION_NAMES,
+    VALUE_KEYS,
     PlanError,
     PlanFlag,
     SectionKind,
@@ -368,15 +371,19 @@ class _Checker:
         inputs = {graph.values[v].name: graph.values[v] for v in graph.inputs}
         dynamic = {name for name, value in inputs.items() if UNKNOWN in value.shape}
         profiles = []
+        hosts = None
         for index, item in enumerate(_list(items, "profiles")):
             where = f"profiles[{index}]"
-            shapes = {}
+            shapes, values = {}, {}
             for name, ranges in _obj(item, where).items():
                 if name not in inputs:
                     raise PlanError(f"{where} names '{name}', which is not an engine input")
                 ranges = _obj(ranges, f"{where}['{name}']")
-                if set(ranges) != {"min", "opt", "max"}:
-                    raise PlanError(f"{where}['{name}'] must have exactly min, opt, max")
+                if set(ranges) not in ({"min", "opt", "max"}, {"min", "opt", "max", *VALUE_KEYS}):
+                    raise PlanError(
+                        f"{where}['{name}'] must have exactly min, opt, max (and the values_ keys "
+                        "for a shape tensor)"
+                    )
                 triple = tuple(
                     _dims(ranges[k], f"{where}['{name}'].{k}") for k in ("min", "opt", "max")
                 )
@@ -391,15 +398,43 @@ class _Checker:
                         )
                 if not all(a <= b <= c for a, b, c in zip(*triple, strict=True)):
                     raise PlanError(f"{where}: input '{name}' needs min <= opt <= max")
-                shapes[name] = triple
+                if name in dynamic:
+                    shapes[name] = triple
+                if VALUE_KEYS[0] in ranges:
+                    values[name] = self.shape_values(
+                        ranges, triple, inputs[name], f"{where}['{name}']"
+                    )
             if set(shapes) != dynamic:
                 raise PlanError(
                     f"{where} must give shapes for exactly the dynamic inputs {sorted(dynamic)}"
                 )
-            profiles.append(Profile(shapes))
+            if hosts is not None and set(values) != hosts:
+                raise PlanError(f"{where} must give values for the shape tensors {sorted(hosts)}")
+            hosts = set(values)
+            profiles.append(Profile(shapes, values))
         if not profiles:
             raise PlanError("the plan has no optimization profile")
         return profiles
+
+    @staticmethod
+    def shape_values(ranges: dict, shapes: tuple, value: Value, where: str) -> tuple:
+        """The (min, opt, max) values of a shape-tensor input, checked against its shapes."""
+        if value.dtype not in (DataType.INT32, DataType.INT64) or len(value.shape) > 1:
+            raise PlanError(f"{where}: only 0-D or 1-D INT32/INT64 inputs can be shape tensors")
+        triple = []
+        for key, shape in zip(VALUE_KEYS, shapes, strict=True):
+            items = _list(ranges[key], f"{where}.{key}")
+            if len(items) != math.prod(shape) or len(items) > MAX_SHAPE_VALUES:
+                raise PlanError(
+                    f"{where}.{key} must have {math.prod(shape)} values "
+                    f"(at most {MAX_SHAPE_VALUES})"
+                )
+            if not all(type(v) is int and -(1 << 63) <= v < 1 << 63 for v in items):
+                raise PlanError(f"{where}.{key} must hold 64-bit integers")
+            triple.append(tuple(items))
+        if not all(a <= b <= c for a, b, c in zip(*triple, strict=False)):
+            raise PlanError(f"{where}: the values need min <= opt <= max")
+        return tuple(triple)
 
     def memory(self, item: Any, graph: Graph) -> MemoryPlan:
         obj = _obj(item, "memory")
@@ -462,8 +497,12 @@ class _Checker:
         for index, profile in enumerate(program.profiles):
             for pick in (0, 2):
                 shapes = {names[name]: triple[pick] for name, triple in profile.shapes.items()}
+                values = {
+                    names[name]: torch.tensor(triple[pick], dtype=torch.int64)
+                    for name, triple in profile.values.items()
+                }
                 try:
-                    metas = infer_graph(graph, shapes)
+                    metas = infer_graph(graph, shapes, values)
                 except GraphError as error:
                     raise PlanError(f"profile {index}: {error}") from None
                 except Exception as error:  # a hostile graph must not escape as a crash

@@ -7,7 +7,7 @@ import zlib
 
 import torch
 
-from ..ir import Program
+from ..ir import Graph, Profile, Program
 from ..ops import get_op
 from ..version import __version__
 from .format import (
@@ -17,6 +17,7 @@ from .format import (
     HEADER_CRC_END,
     MAGIC,
     SECTION,
+    VALUE_KEYS,
     WEIGHTS_ALIGNMENT,
     SectionKind,
     align,
@@ -48,13 +49,7 @@ def write_plan(program: Program) -> bytes:
             {"value": value_id, "offset": offset, "nbytes": nbytes}
             for value_id, (offset, nbytes) in constants.items()
         ],
-        "profiles": [
-            {
-                name: {"min": list(lo), "opt": list(opt), "max": list(hi)}
-                for name, (lo, opt, hi) in profile.shapes.items()
-            }
-            for profile in program.profiles
-        ],
+        "profiles": [_profile(graph, profile) for profile in program.profiles],
         "memory": {
             "arena_size": program.memory.arena_size,
             "slots": [
@@ -125,3 +120,17 @@ def _raw_bytes(tensor: torch.Tensor) -> memoryview:
     """The tensor's bytes in C order (bf16 and fp8 as bit patterns)."""
     flat = tensor.detach().contiguous().reshape(-1)
     return memoryview(flat.view(torch.uint8).numpy()).cast("B")
+
+
+def _profile(graph: Graph, profile: Profile) -> dict[str, dict[str, list[int]]]:
+    """Per input, its shape range; shape-tensor inputs also carry their value ranges."""
+    entries = {
+        name: {"min": list(lo), "opt": list(opt), "max": list(hi)}
+        for name, (lo, opt, hi) in profile.shapes.items()
+    }
+    declared = {graph.values[v].name: list(graph.values[v].shape) for v in graph.inputs}
+    for name, triple in profile.values.items():
+        entry = entries.setdefault(name, dict.fromkeys(("min", "opt", "max"), declared[name]))
+        for key, values in zip(VALUE_KEYS, triple, strict=True):
+            entry[key] = list(values)
+    return entries

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import operator
 from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..device import bytes_at
+from ..device import bytes_at, tensor_at, torch_dtype
 from ..errors import report_error
 from ..ir import GraphError
 from ..memory import ALIGNMENT, allocate
@@ -60,6 +61,7 @@ class IExecutionContext:
         self._values = graph.values
         self._inputs = list(graph.inputs)
         self._outputs = list(graph.outputs)
+        self._hosts = engine._hosts
         self._shapes: dict[int, tuple[int, ...]] = {
             v: graph.values[v].shape for v in graph.inputs if UNKNOWN not in graph.values[v].shape
         }
@@ -100,7 +102,8 @@ class IExecutionContext:
 
     @property
     def all_shape_inputs_specified(self) -> bool:
-        return True
+        """Whether every shape-tensor input has its host address (where its values are read)."""
+        return all(v in self._addresses for v in self._hosts)
 
     # -- shapes -----------------------------------------------------------------------------
 
@@ -176,6 +179,7 @@ class IExecutionContext:
         as TensorRT documents.
         """
         missing = [self._values[v].name for v in self._inputs if v not in self._shapes]
+        missing += [self._values[v].name for v in self._hosts if v not in self._addresses]
         if not missing and self._infer("IExecutionContext::inferShapes") is None:
             raise RuntimeError("shape inference failed; the error recorder or logger has the cause")
         return missing
@@ -322,6 +326,7 @@ class IExecutionContext:
             tuple(self._shapes[v] for v in self._inputs),
             tuple(addresses),
             self._arena_bytes.data_ptr(),
+            tuple(tuple(metas[v].value.tolist()) for v in self._hosts),
         )
         if self._prepared is not None and self._prepared[0] == key:
             return self._prepared[1]
@@ -333,7 +338,9 @@ class IExecutionContext:
                     f"bytes at these input shapes, more than the {size} the plan planned",
                 )
         io = {
-            value_id: self._executor.io_tensor(address, metas[value_id])
+            value_id: metas[value_id].value.to(self._engine._device)
+            if value_id in self._hosts
+            else self._executor.io_tensor(address, metas[value_id])
             for value_id, address in zip(self._inputs + self._outputs, addresses, strict=True)
         }
         steps = self._executor.steps(metas, self._arena_bytes, io)
@@ -345,8 +352,11 @@ class IExecutionContext:
 
     def _infer(self, api: str) -> list[TensorMeta] | None:
         shapes = [self._shapes[v] for v in self._inputs]
+        values = self._host_values(api)
+        if values is None:
+            return None
         try:
-            return self._executor.infer(shapes)
+            return self._executor.infer(shapes, values)
         except GraphError as error:
             report_error(self, ErrorCodeTRT.INVALID_ARGUMENT, api, str(error))
         except Exception as error:  # an op's shape rule failed: a reported error, not a crash
@@ -354,6 +364,35 @@ class IExecutionContext:
                 self, ErrorCodeTRT.INTERNAL_ERROR, api, f"shape inference failed: {error!r}"
             )
         return None
+
+    def _host_values(self, api: str) -> dict[int, torch.Tensor] | None:
+        """The values of the shape-tensor inputs, read from their host addresses and checked
+        against the active profile; None with a reported error."""
+        values = {}
+        profile = self._engine._program.profiles[self._profile]
+        for value_id in sorted(self._hosts):
+            value = self._values[value_id]
+            address = self._addresses.get(value_id, 0)
+            shape = self._shapes[value_id]
+            if not address and math.prod(shape):
+                return self._refuse(
+                    api,
+                    f"shape tensor input '{value.name}' has no address; call set_tensor_address "
+                    "with host memory that holds its values",
+                )
+            host = tensor_at(address, shape, torch_dtype(value.dtype), torch.device("cpu"))
+            values[value_id] = host.clone()
+            low, _, high = profile.values[value.name]
+            flat = values[value_id].reshape(-1).tolist()
+            if len(flat) != len(low) or not all(
+                a <= v <= b for a, v, b in zip(low, flat, high, strict=True)
+            ):
+                return self._refuse(
+                    api,
+                    f"values {flat} of shape tensor input '{value.name}' are outside optimization "
+                    f"profile {self._profile}: min {list(low)}, max {list(high)}",
+                )
+        return values
 
     def _fail(self, api: str, detail: str) -> bool:
         report_error(self, ErrorCodeTRT.INVALID_ARGUMENT, api, detail)

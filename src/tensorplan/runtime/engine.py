@@ -57,6 +57,7 @@ class ICudaEngine:
         self._io = [*graph.inputs, *graph.outputs]
         self._by_name = {graph.values[v].name: v for v in self._io}
         self._inputs = set(graph.inputs)
+        self._hosts = set(program.host_inputs)
         self.weight_streaming_budget = -1
 
     # -- IO tensors -------------------------------------------------------------------------
@@ -94,8 +95,8 @@ class ICudaEngine:
         return DataType.FLOAT if value_id is None else self._program.graph.values[value_id].dtype
 
     def get_tensor_location(self, name: str) -> TensorLocation:
-        self._lookup(name, "getTensorLocation")
-        return TensorLocation.DEVICE
+        value_id = self._lookup(name, "getTensorLocation")
+        return TensorLocation.HOST if value_id in self._hosts else TensorLocation.DEVICE
 
     def get_tensor_format(self, name: str, profile_index: int = 0) -> TensorFormat:
         self._lookup(name, "getTensorFormat")
@@ -141,11 +142,17 @@ class ICudaEngine:
         return [Dims(s) for s in shapes]
 
     def get_tensor_profile_values(self, profile_index: int, name: str) -> list[list[int]]:
-        self._lookup(name, "getProfileTensorValues")
-        return []
+        """[min, opt, max] values of a shape-tensor input in a profile; [] otherwise."""
+        value_id = self._lookup(name, "getProfileTensorValues")
+        if value_id not in self._hosts or not self._check_profile(
+            profile_index, "getProfileTensorValues"
+        ):
+            return []
+        return [list(v) for v in self._program.profiles[profile_index].values[name]]
 
     def is_shape_inference_io(self, name: str) -> bool:
-        return False
+        """True for shape-tensor inputs: their values are read from host memory."""
+        return self._by_name.get(name) in self._hosts
 
     def is_debug_tensor(self, name: str) -> bool:
         return False

@@ -6,7 +6,7 @@ Everything that can be prepared is prepared once per shapes-and-addresses: a ste
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,13 +43,20 @@ class Executor:
         self._ops = [get_op(node.op) for node in program.graph.nodes]
         self._shapes: dict[tuple, list[TensorMeta]] = {}
 
-    def infer(self, input_shapes: Sequence[tuple[int, ...]]) -> list[TensorMeta]:
-        """Metas of every value for these input shapes (cached); GraphError when they do not fit."""
-        key = tuple(input_shapes)
+    def infer(
+        self,
+        input_shapes: Sequence[tuple[int, ...]],
+        host_values: Mapping[int, torch.Tensor] | None = None,
+    ) -> list[TensorMeta]:
+        """Metas of every value for these input shapes and shape-tensor input values (cached);
+        GraphError when they do not fit."""
+        host_values = host_values or {}
+        key = (tuple(input_shapes), tuple((v, tuple(t.tolist())) for v, t in host_values.items()))
         metas = self._shapes.get(key)
         if metas is None:
             graph = self.program.graph
-            metas = infer_graph(graph, dict(zip(graph.inputs, key, strict=True)))
+            shapes = dict(zip(graph.inputs, input_shapes, strict=True))
+            metas = infer_graph(graph, shapes, host_values)
             if len(self._shapes) >= SHAPE_CACHE_SIZE:
                 self._shapes.pop(next(iter(self._shapes)))
             self._shapes[key] = metas
