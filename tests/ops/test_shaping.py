@@ -220,14 +220,14 @@ def test_reshape_dims_tensor_must_be_a_1d_integer_shape_tensor(logger):
     build_fails(define, logger, "bad_dims", "must be a 1-D INT32 or INT64 shape tensor")
 
 
-def test_reshape_dims_from_data_cannot_be_computed_on_the_host(logger):
+def test_reshape_dims_from_an_input_need_its_values_in_a_profile(logger):
     def define(network):
         layer = network.add_shuffle(network.add_input("x", trt.float32, (2, 6)))
         layer.name = "data_dims"
         layer.set_input(1, network.add_input("dims", trt.int32, (2,)))
         output(network, layer.get_output(0))
 
-    build_fails(define, logger, "data_dims", "input 1 is a shape tensor")
+    build_fails(define, logger, "['dims'] are shape tensors", "set_shape_input")
 
 
 # -- the dynamic reshape chain and shape -----------------------------------------------------

@@ -150,10 +150,15 @@ def _profiles(graph: Graph, config: IBuilderConfig, shape_tensors: set[str]) -> 
     dynamic = sorted(name for name, value in inputs.items() if UNKNOWN in value.shape)
     hosts = sorted(name for name in shape_tensors if name in inputs)
     if not config._profiles:
-        if dynamic or hosts:
+        if dynamic:
             raise BuildError(
-                f"the network has dynamic inputs {dynamic or hosts} but no optimization profile; "
+                f"the network has dynamic inputs {dynamic} but no optimization profile; "
                 "add one with config.add_optimization_profile"
+            )
+        if hosts:
+            raise BuildError(
+                f"inputs {hosts} are shape tensors but there is no optimization profile; add "
+                "one that gives their values with set_shape_input"
             )
         return [Profile({})]
     profiles = []
