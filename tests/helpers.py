@@ -43,7 +43,7 @@ def run(engine: trt.ICudaEngine, inputs: Mapping[str, np.ndarray]) -> dict[str, 
     for index in range(engine.num_io_tensors):
         name = engine.get_tensor_name(index)
         if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
-            array = np.ascontiguousarray(inputs[name])
+            array = np.require(np.asarray(inputs[name]), requirements="C")  # keeps 0-D
             assert context.set_input_shape(name, array.shape)
             host = engine.get_tensor_location(name) == trt.TensorLocation.HOST
             tensor = torch.from_numpy(array.copy()).to("cpu" if host else device)

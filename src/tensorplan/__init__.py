@@ -14,6 +14,8 @@ from .network.definition import INetworkDefinition
 from .network.layer import ILayer
 from .network.layers.constant import IConstantLayer
 from .network.layers.conv import IConvolutionLayer, IDeconvolutionLayer
+from .network.layers.cumulative import ICumulativeLayer
+from .network.layers.einsum import IEinsumLayer
 from .network.layers.elementwise import (
     IActivationLayer,
     ICastLayer,
@@ -22,10 +24,22 @@ from .network.layers.elementwise import (
     ISelectLayer,
     IUnaryLayer,
 )
+from .network.layers.fill import IFillLayer
+from .network.layers.indexing import (
+    IOneHotLayer,
+    IReverseSequenceLayer,
+    IScatterLayer,
+    ScatterReduction,
+)
 from .network.layers.matmul import IMatrixMultiplyLayer
+from .network.layers.nonzero import INonZeroLayer
 from .network.layers.normalization import INormalizationLayer, ISoftMaxLayer
+from .network.layers.padding import IPaddingLayer
 from .network.layers.pooling import IPoolingLayer
+from .network.layers.quantize import IDequantizeLayer, IDynamicQuantizeLayer, IQuantizeLayer
 from .network.layers.reduce import IReduceLayer, ITopKLayer
+from .network.layers.resize import IGridSampleLayer, IResizeLayer
+from .network.layers.scale import ILRNLayer, IParametricReLULayer, IScaleLayer
 from .network.layers.shaping import (
     IConcatenationLayer,
     IGatherLayer,
@@ -33,10 +47,12 @@ from .network.layers.shaping import (
     IShuffleLayer,
     ISliceLayer,
 )
+from .network.layers.squeeze import ISqueezeLayer, IUnsqueezeLayer
 from .network.tensor import ITensor
 from .plugins.registry import IPluginRegistry, get_plugin_registry
 from .runtime.context import IExecutionContext
 from .runtime.engine import ICudaEngine
+from .runtime.output_allocator import IOutputAllocator
 from .runtime.runtime import Runtime
 from .runtime.stream_reader import IStreamReader, IStreamReaderV2
 from .types import (

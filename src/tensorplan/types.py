@@ -85,6 +85,8 @@ class CumulativeOperation(enum.IntEnum):
     """The cumulative operations that may be performed by a Cumulative layer"""
 
     SUM = 0
+    PROD = 64
+    """tensorplan extension (ONNX CumProd): a running product."""
 
 
 class DataType(enum.IntEnum):

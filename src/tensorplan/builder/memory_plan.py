@@ -14,8 +14,13 @@ from ..plan.format import CONSTANT_ALIGNMENT, align
 
 
 def plan_memory(graph: Graph, shape_sets: Sequence[Sequence[TensorMeta]]) -> MemoryPlan:
-    """Slots for every activation, sized for the largest shape any of `shape_sets` gives."""
+    """Slots for every activation, sized for the largest shape any of `shape_sets` gives.
+
+    Activations whose shapes depend on data (UNKNOWN dims at every profile point) get no
+    slot: the executor allocates them when their shapes are known.
+    """
     outputs = set(graph.outputs)
+    outputs |= {v for metas in shape_sets for v, meta in enumerate(metas) if not meta.is_static}
     first: dict[int, int] = {}
     last: dict[int, int] = {}
     for index, node in enumerate(graph.nodes):

@@ -47,6 +47,7 @@ from .layers.elementwise import (
 from .layers.fill import IFillLayer
 from .layers.indexing import IOneHotLayer, IReverseSequenceLayer, IScatterLayer
 from .layers.matmul import IMatrixMultiplyLayer
+from .layers.nonzero import INonZeroLayer
 from .layers.normalization import INormalizationLayer, ISoftMaxLayer
 from .layers.padding import IPaddingLayer
 from .layers.pooling import IPoolingLayer
@@ -285,6 +286,9 @@ class INetworkDefinition:
     ) -> INormalizationLayer | None:
         return self._add(INormalizationLayer, [input, scale, bias], {"axes": axesMask})
 
+    def add_non_zero(self, input: ITensor) -> INonZeroLayer | None:
+        return self._add(INonZeroLayer, [input], {})
+
     def add_resize(self, input: ITensor) -> IResizeLayer | None:
         return self._add(IResizeLayer, [input], {})
 
@@ -305,7 +309,9 @@ class INetworkDefinition:
         scale: Weights | None = None,
         power: Weights | None = None,
     ) -> IScaleLayer | None:
-        return self.add_scale_nd(input, mode, shift, scale, power, 0)
+        # TensorRT: the channel axis is the third from last (C of NCHW)
+        rank = len(input.shape) if isinstance(input, ITensor) and input._network is self else 0
+        return self.add_scale_nd(input, mode, shift, scale, power, max(rank - 3, 0))
 
     def add_scale_nd(
         self,
@@ -360,7 +366,9 @@ class INetworkDefinition:
     def add_unsqueeze(self, input: ITensor, axes: ITensor) -> IUnsqueezeLayer | None:
         return self._add(IUnsqueezeLayer, [input, axes], {})
 
-    def add_fill(self, shape: Any, op: FillOperation, output_type: DataType) -> IFillLayer | None:
+    def add_fill(
+        self, shape: Any, op: FillOperation, output_type: DataType = DataType.FLOAT
+    ) -> IFillLayer | None:
         attrs = {"dimensions": shape, "operation": op, "to_type": output_type}
         return self._add(IFillLayer, [], attrs)
 

@@ -54,6 +54,7 @@ LAYER_TYPE_NAMES = {
     LayerType.QUANTIZE: "Quantize",
     LayerType.DEQUANTIZE: "Dequantize",
     LayerType.DYNAMIC_QUANTIZE: "DynamicQuantize",
+    LayerType.NON_ZERO: "NonZero",
 }
 
 

@@ -13,6 +13,7 @@ from . import (
     fill,
     indexing,
     matmul,
+    nonzero,
     normalization,
     padding,
     pooling,
@@ -44,6 +45,7 @@ REGISTRY: dict[str, Op] = {
         fill,
         einsum,
         quantize,
+        nonzero,
     )
     for op in family.OPS
 }

@@ -181,6 +181,9 @@ class Op:
     attrs: ClassVar[dict[str, Attr]] = {}
     foldable: ClassVar[bool] = True
     """Whether the builder may compute the op at build time when its inputs are constants."""
+    data_dependent: ClassVar[bool] = False
+    """Whether output shapes depend on input values (non-zero, NMS): `infer` gives UNKNOWN
+    dims for them even for static inputs, and `run_dynamic` computes the outputs."""
 
     def infer(self, inputs: list[TensorMeta | None], attrs: dict[str, Any]) -> list[TensorMeta]:
         """Output types and shapes (UNKNOWN where not yet known); ShapeError when invalid."""
@@ -190,6 +193,12 @@ class Op:
         self, inputs: list[torch.Tensor | None], outputs: list[torch.Tensor], attrs: dict[str, Any]
     ) -> None:
         """Compute into `outputs`, which already have the inferred shapes and types."""
+        raise NotImplementedError
+
+    def run_dynamic(
+        self, inputs: list[torch.Tensor | None], attrs: dict[str, Any]
+    ) -> list[torch.Tensor]:
+        """Data-dependent ops: compute and return the outputs, whose shapes only now are known."""
         raise NotImplementedError
 
     def check_attrs(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -244,6 +253,10 @@ def infer_node(
         raise ShapeError(f"produced {len(outputs)} outputs, expected {op.num_outputs}")
     if all(o.value is not None for o in outputs) or not op.foldable:
         return outputs
+    if op.data_dependent:
+        known = all(meta.value is not None for meta in present)
+        small = all(meta.nbytes <= MAX_HOST_VALUE_BYTES for meta in present)
+        return evaluate_dynamic(op, inputs, attrs, outputs) if known and small else outputs
     small = all(o.is_static and o.nbytes <= MAX_HOST_VALUE_BYTES for o in outputs)
     if small and all(meta.value is not None for meta in present):
         return evaluate(op, inputs, attrs, outputs)
@@ -264,6 +277,22 @@ def evaluate(
     return [
         TensorMeta(meta.dtype, meta.shape, tensor)
         for meta, tensor in zip(outputs, host_outputs, strict=True)
+    ]
+
+
+def evaluate_dynamic(
+    op: Op,
+    inputs: Sequence[TensorMeta | None],
+    attrs: dict[str, Any],
+    outputs: Sequence[TensorMeta],
+) -> list[TensorMeta]:
+    """Compute a data-dependent node on the host; its outputs' shapes come from the values."""
+    host_inputs = [None if meta is None else meta.value for meta in inputs]
+    with torch.no_grad():
+        results = op.run_dynamic(host_inputs, attrs)
+    return [
+        TensorMeta(meta.dtype, tuple(tensor.shape), tensor)
+        for meta, tensor in zip(outputs, results, strict=True)
     ]
 
 

@@ -458,12 +458,6 @@ class _Checker:
                 )
             slots[value_id] = (offset, size)
         io_or_constant = set(graph.inputs) | set(graph.outputs) | set(graph.constants)
-        for node in graph.nodes:
-            for value_id in node.outputs:
-                if value_id not in io_or_constant and value_id not in slots:
-                    raise PlanError(
-                        f"activation '{graph.values[value_id].name}' has no memory slot"
-                    )
         if set(slots) & io_or_constant:
             raise PlanError("memory slots are given to engine inputs, outputs or constants")
         _check_slot_lifetimes(graph, slots)
@@ -508,6 +502,7 @@ class _Checker:
                 except Exception as error:  # a hostile graph must not escape as a crash
                     raise PlanError(f"profile {index}: shape inference failed: {error!r}") from None
                 self.check_declared(graph, metas, index)
+                self.check_unslotted(program, metas)
                 for value_id, (_, size) in program.memory.slots.items():
                     meta = metas[value_id]
                     if meta is None or UNKNOWN in meta.shape:
@@ -526,6 +521,19 @@ class _Checker:
                         raise PlanError(
                             f"'{graph.values[value_id].name}' is larger than {MAX_TENSOR_BYTES} bytes"
                         )
+
+    @staticmethod
+    def check_unslotted(program: Program, metas: list) -> None:
+        """Activations without an arena slot are exactly those whose shapes depend on data."""
+        graph = program.graph
+        exempt = set(graph.inputs) | set(graph.outputs) | set(graph.constants)
+        exempt |= set(program.memory.slots)
+        for node in graph.nodes:
+            for value_id in node.outputs:
+                if value_id not in exempt and metas[value_id].is_static:
+                    raise PlanError(
+                        f"activation '{graph.values[value_id].name}' has no memory slot"
+                    )
 
     @staticmethod
     def check_declared(graph: Graph, metas: list, profile_index: int) -> None:

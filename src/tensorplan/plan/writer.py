@@ -119,6 +119,8 @@ def _layout_constants(program: Program) -> tuple[dict[int, tuple[int, int]], int
 def _raw_bytes(tensor: torch.Tensor) -> memoryview:
     """The tensor's bytes in C order (bf16 and fp8 as bit patterns)."""
     flat = tensor.detach().contiguous().reshape(-1)
+    if flat.numel() == 0:  # an empty tensor of a wide type cannot be viewed as bytes
+        return memoryview(b"")
     return memoryview(flat.view(torch.uint8).numpy()).cast("B")
 
 

@@ -14,7 +14,8 @@ from ..ir import GraphError
 from ..memory import ALIGNMENT, allocate
 from ..ops.base import UNKNOWN, TensorMeta
 from ..types import Dims, ErrorCodeTRT, ExecutionContextAllocationStrategy, as_shape
-from .executor import ExecutionError, Step, run_steps
+from .executor import ExecutionError, run_steps
+from .output_allocator import IOutputAllocator
 
 if TYPE_CHECKING:
     from .engine import ICudaEngine
@@ -66,8 +67,12 @@ class IExecutionContext:
             v: graph.values[v].shape for v in graph.inputs if UNKNOWN not in graph.values[v].shape
         }
         self._addresses: dict[int, int] = {}
+        self._output_allocators: dict[int, IOutputAllocator] = {}
+        self._allocated: dict[int, int] = {}
+        """Output addresses last given by output allocators (passed back to them to reuse)."""
+        self._stream_handle = 0
         self._profile = 0
-        self._prepared: tuple[tuple, list[Step]] | None = None
+        self._prepared: tuple[tuple, Any] | None = None
         self._streams: dict[int, torch.cuda.ExternalStream] = {}
         self.name = ""
         self.debug_sync = False
@@ -217,6 +222,22 @@ class IExecutionContext:
             )
         return True
 
+    def set_output_allocator(self, name: str, output_allocator: IOutputAllocator | None) -> bool:
+        """Give an output an allocator (None removes it); outputs whose shapes depend on data
+        need one."""
+        api = "IExecutionContext::setOutputAllocator"
+        value_id = self._engine._by_name.get(name)
+        if value_id is None or value_id not in self._outputs:
+            return self._fail(api, f"'{name}' is not an output tensor of the engine")
+        if output_allocator is None:
+            self._output_allocators.pop(value_id, None)
+        else:
+            self._output_allocators[value_id] = output_allocator
+        return True
+
+    def get_output_allocator(self, name: str) -> IOutputAllocator | None:
+        return self._output_allocators.get(self._engine._by_name.get(name))
+
     def get_tensor_address(self, name: str) -> int:
         value_id = self._engine._by_name.get(name)
         return 0 if value_id is None else self._addresses.get(value_id, 0)
@@ -259,12 +280,13 @@ class IExecutionContext:
         steps = self._prepare(ENQUEUE)
         if steps is None:
             return False
+        self._stream_handle = int(stream_handle)
         try:
             if self._engine._device.type == "cuda":
                 with torch.cuda.stream(self._stream(int(stream_handle))):
-                    run_steps(steps)
+                    self._run(steps)
             else:
-                run_steps(steps)
+                self._run(steps)
         except ExecutionError as error:
             report_error(self, ErrorCodeTRT.FAILED_EXECUTION, ENQUEUE, str(error))
             return False
@@ -291,6 +313,37 @@ class IExecutionContext:
             torch.cuda.default_stream().synchronize()
         return ok
 
+    def _run(self, prepared: Any) -> None:
+        if not self._executor.data_dependent:
+            run_steps(prepared)
+            return
+        metas, io = prepared
+        self._executor.run_dynamic(metas, self._arena_bytes, io, self._output_tensor)
+
+    def _output_tensor(self, value_id: int, meta: TensorMeta) -> torch.Tensor:
+        """Memory for an output whose shape execution just decided, from its allocator."""
+        address = self._allocate_output(value_id, meta)
+        return tensor_at(address, meta.shape, torch_dtype(meta.dtype), self._engine._device)
+
+    def _allocate_output(self, value_id: int, meta: TensorMeta) -> int:
+        """An output's address from its IOutputAllocator, which is told the shape."""
+        name = self._values[value_id].name
+        allocator = self._output_allocators[value_id]
+        size = meta.nbytes
+        address = allocator.reallocate_output_async(
+            name, self._allocated.get(value_id, 0), size, ALIGNMENT, self._stream_handle
+        )
+        try:
+            address = operator.index(address or 0)
+        except TypeError:
+            raise ExecutionError(f"the output allocator of '{name}' returned {address!r}") from None
+        if size and not 0 < address < 1 << 64:
+            raise ExecutionError(
+                f"the output allocator of '{name}' gave no memory for {size} bytes"
+            )
+        allocator.notify_shape(name, Dims(meta.shape))
+        return address
+
     def _stream(self, handle: int) -> torch.cuda.Stream:
         if handle == 0:
             return torch.cuda.default_stream(self._engine._device)
@@ -299,8 +352,10 @@ class IExecutionContext:
             stream = self._streams[handle] = torch.cuda.ExternalStream(handle, self._engine._device)
         return stream
 
-    def _prepare(self, api: str) -> list[Step] | None:
-        """The step list for the current shapes and addresses; None with a reported error."""
+    def _prepare(self, api: str) -> Any:
+        """What executing needs for the current shapes and addresses: the step list, or the
+        metas and IO tensors of a program with data-dependent shapes; None with a reported
+        error."""
         missing = [self._values[v].name for v in self._inputs if v not in self._shapes]
         if missing:
             return self._refuse(
@@ -314,6 +369,20 @@ class IExecutionContext:
         addresses = []
         for value_id in self._inputs + self._outputs:
             address = self._addresses.get(value_id, 0)
+            if not metas[value_id].is_static:  # its size is known only while executing
+                if value_id not in self._output_allocators:
+                    return self._refuse(
+                        api,
+                        f"output tensor {self._values[value_id].name} has a data-dependent shape; "
+                        "call set_output_allocator before enqueue/execute",
+                    )
+                addresses.append(0)
+                continue
+            if not address and value_id in self._output_allocators:
+                try:
+                    address = self._allocate_output(value_id, metas[value_id])
+                except ExecutionError as error:
+                    return self._refuse(api, str(error))
             if not address and metas[value_id].nbytes:
                 kind = "input" if value_id in self._inputs else "output"
                 return self._refuse(
@@ -331,7 +400,7 @@ class IExecutionContext:
         if self._prepared is not None and self._prepared[0] == key:
             return self._prepared[1]
         for value_id, (_, size) in self._engine._program.memory.slots.items():
-            if metas[value_id].nbytes > size:
+            if metas[value_id].is_static and metas[value_id].nbytes > size:
                 return self._refuse(
                     api,
                     f"activation '{self._values[value_id].name}' needs {metas[value_id].nbytes} "
@@ -342,7 +411,11 @@ class IExecutionContext:
             if value_id in self._hosts
             else self._executor.io_tensor(address, metas[value_id])
             for value_id, address in zip(self._inputs + self._outputs, addresses, strict=True)
+            if metas[value_id].is_static
         }
+        if self._executor.data_dependent:
+            self._prepared = (key, (metas, io))
+            return (metas, io)
         steps = self._executor.steps(metas, self._arena_bytes, io)
         self._prepared = (key, steps)
         return steps

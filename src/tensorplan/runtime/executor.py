@@ -13,9 +13,9 @@ from typing import Any
 import torch
 
 from ..device import tensor_at, torch_dtype
-from ..ir import Program, infer_graph
+from ..ir import Node, Program, infer_graph, infer_node_named
 from ..ops import get_op
-from ..ops.base import TensorMeta
+from ..ops.base import Op, TensorMeta
 
 SHAPE_CACHE_SIZE = 32
 
@@ -42,6 +42,16 @@ class Executor:
         self.device = device
         self._ops = [get_op(node.op) for node in program.graph.nodes]
         self._shapes: dict[tuple, list[TensorMeta]] = {}
+        self.data_dependent = any(op.data_dependent for op in self._ops)
+        """Whether some shapes are known only while running: then `run_dynamic` runs it."""
+        graph = program.graph
+        self._graph_outputs = set(graph.outputs)
+        self._shape_sources = {
+            value_id
+            for node, op in zip(graph.nodes, self._ops, strict=True)
+            for index, value_id in enumerate(node.inputs)
+            if index in op.shape_inputs and value_id is not None
+        }
 
     def infer(
         self,
@@ -85,6 +95,75 @@ class Executor:
             outputs = [tensors[value_id] for value_id in node.outputs]
             steps.append(Step(node.name, op.run, inputs, outputs, node.attrs))
         return steps
+
+    def run_dynamic(
+        self,
+        metas: list[TensorMeta],
+        arena: torch.Tensor,
+        io: dict[int, torch.Tensor],
+        output_tensor: Callable[[int, TensorMeta], torch.Tensor],
+    ) -> None:
+        """Run node by node, inferring the shapes that data-dependent ops decide as they
+        become known. Activations without a slot are allocated when their shapes are known;
+        engine outputs of data-dependent shape come from `output_tensor(value_id, meta)`.
+        """
+        graph = self.program.graph
+        slots = self.program.memory.slots
+        metas = list(metas)
+        tensors: dict[int, torch.Tensor] = dict(self.constants)
+        tensors.update(io)
+        for value_id, (offset, _) in slots.items():
+            tensors[value_id] = _view(arena, offset, metas[value_id])
+        with torch.no_grad():
+            for node, op in zip(graph.nodes, self._ops, strict=True):
+                try:
+                    self._run_node(node, op, metas, tensors, output_tensor)
+                except Exception as error:  # any kernel failure becomes a reported error
+                    raise ExecutionError(f"layer '{node.name}' failed: {error}") from error
+
+    def _run_node(
+        self,
+        node: Node,
+        op: Op,
+        metas: list[TensorMeta],
+        tensors: dict[int, torch.Tensor],
+        output_tensor: Callable[[int, TensorMeta], torch.Tensor],
+    ) -> None:
+        inputs = [
+            None
+            if value_id is None
+            else metas[value_id].value
+            if index in op.shape_inputs
+            else tensors[value_id]
+            for index, value_id in enumerate(node.inputs)
+        ]
+        if op.data_dependent:
+            results = op.run_dynamic(inputs, node.attrs)
+            for value_id, result in zip(node.outputs, results, strict=True):
+                metas[value_id] = TensorMeta(metas[value_id].dtype, tuple(result.shape))
+                if value_id in self._graph_outputs:
+                    output_tensor(value_id, metas[value_id]).copy_(result)
+                tensors[value_id] = result
+        else:
+            if not all(metas[v].is_static for v in node.outputs):
+                inferred = infer_node_named(
+                    node, [None if v is None else metas[v] for v in node.inputs]
+                )
+                for value_id, meta in zip(node.outputs, inferred, strict=True):
+                    metas[value_id] = meta
+                    if value_id not in tensors:
+                        tensors[value_id] = (
+                            output_tensor(value_id, meta)
+                            if value_id in self._graph_outputs
+                            else torch.empty(
+                                meta.shape, dtype=torch_dtype(meta.dtype), device=self.device
+                            )
+                        )
+            op.run(inputs, [tensors[v] for v in node.outputs], node.attrs)
+        for value_id in node.outputs:
+            meta = metas[value_id]
+            if value_id in self._shape_sources and meta.value is None:
+                metas[value_id] = TensorMeta(meta.dtype, meta.shape, tensors[value_id].cpu())
 
     def io_tensor(self, address: int, meta: TensorMeta) -> torch.Tensor:
         """The tensor at a user's address (device pointer on GPU, host pointer on CPU)."""
