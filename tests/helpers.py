@@ -85,6 +85,7 @@ def dtype_of(array: np.ndarray) -> trt.DataType:
     return {
         np.dtype(np.float32): trt.float32,
         np.dtype(np.float16): trt.float16,
+        np.dtype(np.float64): trt.DataType.DOUBLE,
         np.dtype(np.int32): trt.int32,
         np.dtype(np.int64): trt.int64,
         np.dtype(np.int8): trt.int8,
