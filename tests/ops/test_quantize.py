@@ -236,7 +236,8 @@ def test_dynamic_quantize_linear_matches_onnx(x):
     out = build_and_run(define, {"x": x}, configure)
     y, scale, zero_point = onnx_reference("DynamicQuantizeLinear", [x], outputs=3)
     np.testing.assert_array_equal(out["y"], y)
-    np.testing.assert_array_equal(out["scale"], scale)
+    # exact on the CPU; CUDA's float32 division may round the scale one ulp differently
+    np.testing.assert_allclose(out["scale"], scale, rtol=2.5e-7, atol=0)
     np.testing.assert_array_equal(out["zero_point"], zero_point)
     assert out["y"].dtype == np.uint8 and out["scale"].shape == ()
 

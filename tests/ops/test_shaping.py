@@ -34,7 +34,8 @@ def profile(name, low, opt, high):
 
 def run_with_context(engine, context, inputs):
     """One execution in an existing context, after setting the input shapes."""
-    keep = [torch.from_numpy(np.ascontiguousarray(a).copy()) for a in inputs.values()]
+    device = engine._device
+    keep = [torch.from_numpy(np.ascontiguousarray(a).copy()).to(device) for a in inputs.values()]
     for (name, array), tensor in zip(inputs.items(), keep, strict=True):
         assert context.set_input_shape(name, array.shape)
         assert context.set_tensor_address(name, tensor.data_ptr())
@@ -46,10 +47,10 @@ def run_with_context(engine, context, inputs):
             dtype = {trt.float32: torch.float32, trt.int64: torch.int64}[
                 engine.get_tensor_dtype(name)
             ]
-            outputs[name] = torch.empty(shape, dtype=dtype)
+            outputs[name] = torch.empty(shape, dtype=dtype, device=device)
             assert context.set_tensor_address(name, outputs[name].data_ptr())
     assert context.execute_async_v3(0)
-    return {name: tensor.numpy() for name, tensor in outputs.items()}
+    return {name: tensor.cpu().numpy() for name, tensor in outputs.items()}
 
 
 def build_fails(define, logger, layer_name, message):

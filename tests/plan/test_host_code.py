@@ -83,9 +83,10 @@ def test_refused_unless_allowed_and_nothing_touches_the_disk(logger, temporary_d
     runtime = trt.Runtime(logger)
     runtime.temporary_directory = temporary_directories
     assert runtime.engine_host_code_allowed is False
+    plan = host_code_plan()  # building may initialize CUDA, which loads libraries
     with disk_writes() as writes:
         detail = refuse(
-            host_code_plan(),
+            plan,
             logger,
             trt.ErrorCodeTRT.FAILED_INITIALIZATION,
             "API Usage Error",
