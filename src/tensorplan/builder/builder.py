@@ -19,7 +19,9 @@ from ..types import DataType, ErrorCodeTRT, volume
 from .config import IBuilderConfig, IOptimizationProfile
 from .lowering import BuildError, lower
 from .memory_plan import plan_memory
+from .fusion import fuse
 from .passes import compact, eliminate_dead_code, fold_constants, remove_identities
+from .precision import PrecisionConstraints, assign_precision
 
 API = "IBuilder::buildSerializedNetwork"
 
@@ -132,7 +134,11 @@ class Builder:
             tensor.name for tensor in network._inputs if network._is_shape_tensor(tensor)
         }
         profiles = _profiles(graph, config, shape_tensors)
+        constraints = PrecisionConstraints.of(network)
         fold_constants(graph)
+        remove_identities(graph)
+        fuse(graph, keep=constraints.names)
+        assign_precision(graph, flags=config.flags, constraints=constraints)
         remove_identities(graph)
         eliminate_dead_code(graph)
         compact(graph)

@@ -11,6 +11,7 @@ from . import (
     einsum,
     elementwise,
     fill,
+    fused,
     indexing,
     matmul,
     nonzero,
@@ -46,6 +47,7 @@ REGISTRY: dict[str, Op] = {
         einsum,
         quantize,
         nonzero,
+        fused,
     )
     for op in family.OPS
 }

@@ -1,0 +1,437 @@
+"""Build-time fusion: layer chains rewritten into the fused ops of ops/fused.py.
+
+Each rewrite computes what the chain computed (up to rounding): the tests compare fused and
+unfused engines. A chain is fused only when its inner values are read by nothing else (no
+other layer, not a network output), and never through a layer the network constrains
+(precision or output type set), so that the constraint still holds.
+
+The rewrites, in the order they run:
+- per-channel affine layers after a convolution (batch norm: scale, shift) folded into its
+  kernel and bias;
+- the erf form of GELU (x * (erf(x / sqrt 2) + 1) * 0.5, as torch exports it) into one
+  activation;
+- (q * s) @ (k^T * s) (* scale) (+ mask) -> softmax(last axis) -> @ v into scaled-dot-product
+  attention (every scaling optional);
+- normalization over trailing axes into a single layer-norm kernel;
+- matrix multiply by constant weights (+ bias) (+ activation) into one GEMM with epilogue;
+- convolution (+ residual add) (+ activation) into one convolution with epilogue.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+
+from ..device import DATATYPES
+from ..ir import Graph, Node
+from ..types import ActivationType, DataType, ElementWiseOperation, MatrixOperation, UnaryOperation
+
+SCALAR_TOLERANCE = 1e-6
+"""Relative tolerance when recognizing the constants of a pattern (sqrt 2, 1, 0.5)."""
+
+_ELEMENTWISE_FOLDS = {
+    ElementWiseOperation.PROD,
+    ElementWiseOperation.DIV,
+    ElementWiseOperation.SUM,
+    ElementWiseOperation.SUB,
+}
+
+
+def fuse(graph: Graph, keep: set[str] | frozenset[str] = frozenset()) -> None:
+    """Apply every rewrite until none matches; nodes named in `keep` are left as they are."""
+    for rewrite in (
+        fold_affine_into_convolution,
+        fuse_gelu,
+        fuse_attention,
+        fuse_layer_norm,
+        fuse_matmul_bias_act,
+        fuse_conv_bias_act,
+    ):
+        while _apply(graph, keep, rewrite):
+            pass
+
+
+Rewrite = Callable[["_Chains", Node], "tuple[list[Node], Node] | None"]
+
+
+def _apply(graph: Graph, keep: set[str] | frozenset[str], rewrite: Rewrite) -> bool:
+    """Replace every match of `rewrite` that shares no node with an earlier one in this scan
+    (the index is not updated while rewriting: overlapping matches wait for the next scan).
+    Whether anything was replaced."""
+    chains = _Chains(graph, keep)
+    replaced: dict[int, Node] = {}
+    removed: set[int] = set()
+    for node in graph.nodes:
+        if node.name in keep or id(node) in removed or id(node) in replaced:
+            continue
+        match = rewrite(chains, node)
+        if match is None:
+            continue
+        chain, fused = match
+        if any(id(n) in removed or id(n) in replaced for n in chain):
+            continue
+        replaced[id(chain[-1])] = fused
+        removed.update(id(n) for n in chain[:-1])
+    graph.nodes = [replaced.get(id(n), n) for n in graph.nodes if id(n) not in removed]
+    return bool(replaced)
+
+
+class _Chains:
+    """Who produces and who reads each value: what pattern matching asks of the graph."""
+
+    def __init__(self, graph: Graph, keep: set[str] | frozenset[str]) -> None:
+        self.graph = graph
+        self.keep = keep
+        self.producer = {v: node for node in graph.nodes for v in node.outputs}
+        self.readers: dict[int, list[Node]] = {}
+        for node in graph.nodes:
+            for value_id in node.inputs:
+                if value_id is not None:
+                    self.readers.setdefault(value_id, []).append(node)
+        self.outputs = set(graph.outputs)
+
+    def inner(self, value_id: int | None, op: str) -> Node | None:
+        """The producer of `value_id` if it runs `op`, may be fused and nothing else reads it."""
+        if value_id is None or value_id in self.outputs or len(self.readers[value_id]) != 1:
+            return None
+        node = self.producer.get(value_id)
+        if node is None or node.op != op or node.name in self.keep:
+            return None
+        return node
+
+    def reader(self, value_id: int, op: str) -> Node | None:
+        """The one node that reads `value_id`, if it runs `op` and may be fused."""
+        readers = self.readers.get(value_id, [])
+        if value_id in self.outputs or len(readers) != 1:
+            return None
+        node = readers[0]
+        return node if node.op == op and node.name not in self.keep else None
+
+    def constant(self, value_id: int | None) -> torch.Tensor | None:
+        return None if value_id is None else self.graph.constants.get(value_id)
+
+    def scalar(self, value_id: int | None) -> float | None:
+        """The value of a one-element float constant."""
+        tensor = self.constant(value_id)
+        if tensor is None or tensor.numel() != 1 or not tensor.is_floating_point():
+            return None
+        return float(tensor.reshape(()))
+
+    def add_constant(self, name: str, tensor: torch.Tensor) -> int:
+        value_id = self.graph.add_value(name, DATATYPES[tensor.dtype], tuple(tensor.shape))
+        self.graph.constants[value_id] = tensor.contiguous()
+        return value_id
+
+    def shape(self, value_id: int) -> tuple[int, ...]:
+        return self.graph.values[value_id].shape
+
+
+def fold_affine_into_convolution(chains: _Chains, node: Node) -> tuple[list[Node], Node] | None:
+    """conv(x, W, b) followed by * s, / s, + t or - t per output channel: new W and b."""
+    if node.op != "elementwise" or node.attrs["op"] not in _ELEMENTWISE_FOLDS:
+        return None
+    operation = node.attrs["op"]
+    commutative = operation in (ElementWiseOperation.PROD, ElementWiseOperation.SUM)
+    for position in (0, 1) if commutative else (0,):
+        conv = chains.inner(node.inputs[position], "convolution")
+        operand = chains.constant(node.inputs[1 - position])
+        if conv is None or operand is None:
+            continue
+        kernel = chains.constant(conv.inputs[1])
+        has_bias = len(conv.inputs) > 2 and conv.inputs[2] is not None
+        bias = chains.constant(conv.inputs[2]) if has_bias else None
+        maps = conv.attrs["num_output_maps"]
+        per_channel = _per_channel(operand, len(chains.shape(conv.outputs[0])), maps)
+        if kernel is None or (has_bias and bias is None) or per_channel is None:
+            continue
+        if chains.shape(node.outputs[0]) != chains.shape(conv.outputs[0]):
+            continue
+        weights = kernel.double()
+        shift = bias.double() if bias is not None else torch.zeros(maps, dtype=torch.float64)
+        factor = per_channel.view(maps, *[1] * (weights.dim() - 1))
+        if operation == ElementWiseOperation.PROD:
+            weights, shift = weights * factor, shift * per_channel
+        elif operation == ElementWiseOperation.DIV:
+            weights, shift = weights / factor, shift / per_channel
+        elif operation == ElementWiseOperation.SUM:
+            shift = shift + per_channel
+        else:
+            shift = shift - per_channel
+        name = _fused_name(conv, node)
+        kernel_id = chains.add_constant(f"{name} [kernel]", weights.to(kernel.dtype))
+        bias_id = chains.add_constant(f"{name} [bias]", shift.to(kernel.dtype))
+        fused = Node(
+            name,
+            "convolution",
+            dict(conv.attrs),
+            [conv.inputs[0], kernel_id, bias_id],
+            list(node.outputs),
+        )
+        return [conv, node], fused
+    return None
+
+
+def fuse_gelu(chains: _Chains, node: Node) -> tuple[list[Node], Node] | None:
+    """(x * (erf(x / sqrt 2) + 1)) * 0.5, operands in either order, into GELU_ERF."""
+    if not _is_elementwise(node, ElementWiseOperation.PROD):
+        return None
+    for half_at in (0, 1):
+        if not _near(chains.scalar(node.inputs[half_at]), 0.5):
+            continue
+        product = chains.inner(node.inputs[1 - half_at], "elementwise")
+        if product is None or product.attrs["op"] != ElementWiseOperation.PROD:
+            continue
+        for x_at in (0, 1):
+            x = product.inputs[x_at]
+            plus_one = chains.inner(product.inputs[1 - x_at], "elementwise")
+            if plus_one is None or plus_one.attrs["op"] != ElementWiseOperation.SUM:
+                continue
+            erf = _with_scalar(chains, plus_one, 1.0, "unary")
+            if erf is None or erf.attrs["op"] != UnaryOperation.ERF:
+                continue
+            scaled = chains.inner(erf.inputs[0], "elementwise")
+            if scaled is None or scaled.inputs[0] != x:
+                continue
+            divisor = chains.scalar(scaled.inputs[1])
+            if not (
+                (scaled.attrs["op"] == ElementWiseOperation.DIV and _near(divisor, math.sqrt(2)))
+                or (
+                    scaled.attrs["op"] == ElementWiseOperation.PROD
+                    and _near(divisor, math.sqrt(0.5))
+                )
+            ):
+                continue
+            fused = Node(
+                _fused_name(scaled, node),
+                "activation",
+                {"type": ActivationType.GELU_ERF, "alpha": 0.0, "beta": 0.0},
+                [x],
+                list(node.outputs),
+            )
+            return [scaled, erf, plus_one, product, node], fused
+    return None
+
+
+def fuse_attention(chains: _Chains, node: Node) -> tuple[list[Node], Node] | None:
+    """matmul(softmax(matmul(q, k^T) (* or / scalar) (+ mask)), v) into one attention op."""
+    if node.op != "matrix_multiply" or node.attrs["op0"] != MatrixOperation.NONE:
+        return None
+    if node.attrs["op1"] != MatrixOperation.NONE:
+        return None
+    softmax = chains.inner(node.inputs[0], "softmax")
+    if softmax is None:
+        return None
+    rank = len(chains.shape(softmax.outputs[0]))
+    if softmax.attrs["axes"] != 1 << (rank - 1):
+        return None
+    chain = [softmax, node]
+    scores = softmax.inputs[0]
+    mask = None
+    masked = chains.inner(scores, "elementwise")
+    if masked is not None and masked.attrs["op"] == ElementWiseOperation.SUM:
+        for at in (0, 1):
+            if _scores_of(chains, masked.inputs[at]) is not None:
+                scores, mask = masked.inputs[at], masked.inputs[1 - at]
+                chain.insert(0, masked)
+                break
+    scale = 1.0
+    scaled = chains.inner(scores, "elementwise")
+    if scaled is not None:
+        found = _scale_of(chains, scaled)
+        if found is None:
+            return None
+        scores, scale = found
+        chain.insert(0, scaled)
+    product = chains.inner(scores, "matrix_multiply")
+    if product is None or product.attrs["op0"] != MatrixOperation.NONE:
+        return None
+    chain.insert(0, product)
+    q, k = product.inputs
+    # torch's ONNX export of scaled_dot_product_attention scales q and k^T by sqrt(scale) each
+    for at in (0, 1):
+        operand = chains.inner(product.inputs[at], "elementwise")
+        found = None if operand is None else _scale_of(chains, operand)
+        if found is not None:
+            chain.insert(0, operand)
+            scale *= found[1]
+            q, k = (found[0], k) if at == 0 else (q, found[0])
+    v = node.inputs[1]
+    if not len(chains.shape(q)) == len(chains.shape(k)) == len(chains.shape(v)) == rank:
+        return None
+    attrs = {"scale": scale, "key_transposed": product.attrs["op1"] == MatrixOperation.NONE}
+    inputs = [q, k, v] if mask is None else [q, k, v, mask]
+    return chain, Node(_fused_name(product, node), "attention", attrs, inputs, list(node.outputs))
+
+
+def fuse_layer_norm(chains: _Chains, node: Node) -> tuple[list[Node], Node] | None:
+    """Normalization over the trailing axes in FLOAT, one scale and bias per element: layer norm."""
+    if node.op != "normalization" or node.attrs["num_groups"] != 1:
+        return None
+    if node.attrs["compute_precision"] != DataType.FLOAT:
+        return None  # the fused kernel accumulates in FLOAT
+    x, scale, bias = node.inputs
+    shape = chains.shape(x)
+    rank = len(shape)
+    mask = node.attrs["axes"]
+    dims = rank - (mask & -mask).bit_length() + 1 if mask else 0
+    if dims < 1 or mask != ((1 << rank) - 1) ^ ((1 << (rank - dims)) - 1):
+        return None
+    normalized = shape[rank - dims :]
+    if -1 in normalized:
+        return None
+    for value_id in (scale, bias):
+        other = chains.shape(value_id)
+        if len(other) != rank or other[rank - dims :] != normalized:
+            return None
+        if any(d != 1 for d in other[: rank - dims]):
+            return None
+    attrs = {"epsilon": node.attrs["epsilon"], "dims": dims}
+    return [node], Node(node.name, "layer_norm", attrs, list(node.inputs), list(node.outputs))
+
+
+def fuse_matmul_bias_act(chains: _Chains, node: Node) -> tuple[list[Node], Node] | None:
+    """x @ W (constant) (+ b) (+ activation) into one GEMM whose epilogue adds and activates."""
+    if node.op != "matrix_multiply" or node.attrs["op0"] != MatrixOperation.NONE:
+        return None
+    if node.attrs["op1"] == MatrixOperation.VECTOR:
+        return None
+    weight = chains.constant(node.inputs[1])
+    if weight is None or weight.dim() < 2 or any(d != 1 for d in weight.shape[:-2]):
+        return None
+    if len(chains.shape(node.inputs[0])) < 2:
+        return None
+    matrix = weight.reshape(weight.shape[-2:])
+    if node.attrs["op1"] == MatrixOperation.NONE:
+        matrix = matrix.t()
+    features = matrix.shape[0]
+    chain = [node]
+    result = node.outputs[0]
+    bias = None
+    added = chains.reader(result, "elementwise")
+    if added is not None and added.attrs["op"] == ElementWiseOperation.SUM:
+        other = added.inputs[1] if added.inputs[0] == result else added.inputs[0]
+        values = chains.constant(other)
+        rank = len(chains.shape(result))
+        if _is_bias(values, rank, features):
+            bias = values.reshape(-1).expand(features)
+            chain.append(added)
+            result = added.outputs[0]
+    activation = _activation_after(chains, result)
+    if activation is not None:
+        chain.append(activation)
+    if len(chain) == 1:
+        return None
+    name = _fused_name(chain[0], chain[-1])
+    inputs = [node.inputs[0], chains.add_constant(f"{name} [weight]", matrix.contiguous())]
+    if bias is not None:
+        inputs.append(chains.add_constant(f"{name} [bias]", bias.contiguous()))
+    return chain, Node(name, "matmul_bias_act", _epilogue(activation), inputs, chain[-1].outputs)
+
+
+def fuse_conv_bias_act(chains: _Chains, node: Node) -> tuple[list[Node], Node] | None:
+    """conv (+ residual) (+ activation) into one convolution with an epilogue."""
+    if node.op != "convolution":
+        return None
+    chain = [node]
+    result = node.outputs[0]
+    residual = None
+    added = chains.reader(result, "elementwise")
+    if added is not None and added.attrs["op"] == ElementWiseOperation.SUM:
+        other = added.inputs[1] if added.inputs[0] == result else added.inputs[0]
+        same = chains.shape(added.outputs[0]) == chains.shape(result)
+        if other != result and same and len(chains.shape(other)) == len(chains.shape(result)):
+            residual = other
+            chain.append(added)
+            result = added.outputs[0]
+    activation = _activation_after(chains, result)
+    if activation is not None:
+        chain.append(activation)
+    if len(chain) == 1:
+        return None
+    inputs = list((*node.inputs, None)[:3])
+    if residual is not None:
+        inputs.append(residual)
+    while inputs[-1] is None:
+        inputs.pop()
+    attrs = {**node.attrs, **_epilogue(activation)}
+    name = _fused_name(chain[0], chain[-1])
+    return chain, Node(name, "conv_bias_act", attrs, inputs, list(chain[-1].outputs))
+
+
+def _is_bias(values: torch.Tensor | None, rank: int, features: int) -> bool:
+    """A constant of the output's rank holding one value, or one per output feature (last dim)."""
+    if values is None or values.dim() != rank or values.numel() not in (1, features):
+        return False
+    return all(d == 1 for d in values.shape[:-1])
+
+
+def _scale_of(chains: _Chains, node: Node) -> tuple[int, float] | None:
+    """For scores * c, c * scores or scores / c with a scalar constant c: (scores, scale)."""
+    operation = node.attrs["op"]
+    for at in (1, 0) if operation == ElementWiseOperation.PROD else (1,):
+        factor = chains.scalar(node.inputs[at])
+        if factor is None:
+            continue
+        if operation == ElementWiseOperation.PROD:
+            return node.inputs[1 - at], factor
+        if operation == ElementWiseOperation.DIV:
+            return node.inputs[0], 1.0 / factor
+    return None
+
+
+def _scores_of(chains: _Chains, value_id: int | None) -> Node | None:
+    """The q @ k^T product behind `value_id`, directly or through a scaling by a scalar."""
+    product = chains.inner(value_id, "matrix_multiply")
+    if product is not None:
+        return product
+    scaled = chains.inner(value_id, "elementwise")
+    found = None if scaled is None else _scale_of(chains, scaled)
+    return None if found is None else chains.inner(found[0], "matrix_multiply")
+
+
+def _activation_after(chains: _Chains, value_id: int) -> Node | None:
+    """The activation layer that alone reads `value_id`, if any."""
+    return chains.reader(value_id, "activation")
+
+
+def _epilogue(activation: Node | None) -> dict:
+    if activation is None:
+        return {"activation": None, "alpha": 0.0, "beta": 0.0}
+    return {key: activation.attrs[key] for key in ("alpha", "beta")} | {
+        "activation": activation.attrs["type"]
+    }
+
+
+def _per_channel(operand: torch.Tensor, rank: int, maps: int) -> torch.Tensor | None:
+    """A constant of shape [1, maps or 1, 1, ...] as `maps` float64 values; None otherwise."""
+    if not operand.is_floating_point() or operand.dim() != rank:
+        return None
+    shape = tuple(operand.shape)
+    if any(d != 1 for i, d in enumerate(shape) if i != 1) or shape[1] not in (1, maps):
+        return None
+    return operand.reshape(-1).double().expand(maps).clone()
+
+
+def _with_scalar(chains: _Chains, node: Node, value: float, op: str) -> Node | None:
+    """For a binary node with the scalar `value` as one operand: the producer of the other."""
+    for at in (0, 1):
+        if _near(chains.scalar(node.inputs[at]), value):
+            producer = chains.inner(node.inputs[1 - at], op)
+            if producer is not None:
+                return producer
+    return None
+
+
+def _is_elementwise(node: Node, operation: ElementWiseOperation) -> bool:
+    return node.op == "elementwise" and node.attrs["op"] == operation
+
+
+def _near(value: float | None, expected: float) -> bool:
+    return value is not None and math.isclose(value, expected, rel_tol=SCALAR_TOLERANCE)
+
+
+def _fused_name(first: Node, last: Node) -> str:
+    """TensorRT's naming of fused layers: the names joined with ' + '."""
+    return first.name if first is last else f"{first.name} + {last.name}"

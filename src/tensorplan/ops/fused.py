@@ -1,0 +1,238 @@
+"""Fused ops: what the builder's fusion pass (builder/fusion.py) turns layer chains into.
+
+They have no layer of their own: a network never names them, a plan holds them. Each one
+computes exactly what its chain computes, in fewer kernels and passes over memory.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ..types import ActivationType, LayerType
+from .base import UNKNOWN, Bool, Enum, Float, Int, Op, ShapeError, TensorMeta
+from .conv import FLOATS, Convolution
+from .elementwise import Activation
+from .shapes import broadcast, same_dtype
+
+CONVOLUTION = Convolution()
+ACTIVATION = Activation()
+
+EPILOGUE = {
+    "activation": Enum(ActivationType, None),
+    "alpha": Float(0.0),
+    "beta": Float(0.0),
+}
+"""An optional activation applied last (None: no activation); alpha and beta as IActivationLayer."""
+
+
+class ConvBiasAct(Op):
+    """Convolution + bias (+ residual add) (+ activation): act(conv(x, kernel) + bias + residual).
+
+    Inputs: x, kernel, bias?, residual?. Batch-norm and other per-channel affine layers after
+    a convolution are folded into its kernel and bias before this fusion.
+    """
+
+    name = "conv_bias_act"
+    layer_type = LayerType.CONVOLUTION
+    num_inputs = (2, 4)
+    attrs = {**CONVOLUTION.attrs, **EPILOGUE}
+
+    def infer(self, inputs: list[TensorMeta | None], attrs: dict[str, Any]) -> list[TensorMeta]:
+        x, kernel, bias, residual = (*inputs, None, None)[:4]
+        (conv,) = CONVOLUTION.infer([x, kernel, bias], _conv_attrs(attrs))
+        if residual is None:
+            return [conv]
+        same_dtype([x, residual], "the input and the residual")
+        if residual.rank != conv.rank or broadcast([conv.shape, residual.shape]) != conv.shape:
+            raise ShapeError(
+                f"the residual {list(residual.shape)} does not broadcast to the convolution's "
+                f"output {list(conv.shape)}"
+            )
+        return [conv]
+
+    def run(
+        self, inputs: list[torch.Tensor | None], outputs: list[torch.Tensor], attrs: dict
+    ) -> None:
+        x, kernel, bias, residual = (*inputs, None, None)[:4]
+        out = outputs[0]
+        CONVOLUTION.run([x, kernel, bias], [out], _conv_attrs(attrs))
+        if residual is not None:
+            out.add_(residual)
+        apply_activation(out, attrs)
+
+
+class MatmulBiasAct(Op):
+    """x @ weight^T (+ bias) (+ activation), over the last dim of x: a fully connected layer.
+
+    Inputs: x (..., K), weight (N, K) (the layout of torch's Linear), bias (N,)?.
+    """
+
+    name = "matmul_bias_act"
+    layer_type = LayerType.MATRIX_MULTIPLY
+    num_inputs = (2, 3)
+    attrs = dict(EPILOGUE)
+
+    def infer(self, inputs: list[TensorMeta | None], attrs: dict[str, Any]) -> list[TensorMeta]:
+        x, weight, bias = (*inputs, None)[:3]
+        present = [m for m in (x, weight, bias) if m is not None]
+        same_dtype(present, "the input, weight and bias")
+        if x.dtype not in FLOATS:
+            raise ShapeError(f"needs FLOAT, HALF or BF16 tensors, got {x.dtype.name}")
+        if x.rank < 1 or weight.rank != 2:
+            raise ShapeError(
+                f"needs an input of rank 1 or more and a 2D weight, got {list(x.shape)} and "
+                f"{list(weight.shape)}"
+            )
+        features, depth = weight.shape
+        if UNKNOWN not in (x.shape[-1], depth) and x.shape[-1] != depth:
+            raise ShapeError(
+                f"the input {list(x.shape)} has {x.shape[-1]} features; the weight "
+                f"{list(weight.shape)} expects {depth}"
+            )
+        if bias is not None and bias.shape not in ((features,), (UNKNOWN,)):
+            raise ShapeError(f"the bias has shape {list(bias.shape)}; expected [{features}]")
+        return [TensorMeta(x.dtype, (*x.shape[:-1], features))]
+
+    def run(
+        self, inputs: list[torch.Tensor | None], outputs: list[torch.Tensor], attrs: dict
+    ) -> None:
+        x, weight, bias = (*inputs, None)[:3]
+        out = outputs[0]
+        rows = x.reshape(-1, x.shape[-1])
+        flat = out.view(-1, out.shape[-1])
+        if bias is None:
+            torch.mm(rows, weight.t(), out=flat)
+        else:
+            torch.addmm(bias, rows, weight.t(), out=flat)
+        apply_activation(out, attrs)
+
+
+class Attention(Op):
+    """softmax(q @ k^T * scale + mask) @ v, as one scaled_dot_product_attention call.
+
+    Inputs: q (..., L, E), k (..., S, E) or, with `key_transposed`, (..., E, S), v (..., S, Ev),
+    an additive mask broadcastable to (..., L, S)?. Collection dims broadcast as in matrix
+    multiply. With reduced precision, the softmax accumulates in FLOAT.
+    """
+
+    name = "attention"
+    layer_type = LayerType.MATRIX_MULTIPLY
+    num_inputs = (3, 4)
+    attrs = {"scale": Float(1.0), "key_transposed": Bool(False)}
+
+    def infer(self, inputs: list[TensorMeta | None], attrs: dict[str, Any]) -> list[TensorMeta]:
+        q, k, v, mask = (*inputs, None)[:4]
+        same_dtype([m for m in (q, k, v, mask) if m is not None], "query, key, value and mask")
+        if q.dtype not in FLOATS:
+            raise ShapeError(f"needs FLOAT, HALF or BF16 tensors, got {q.dtype.name}")
+        if not q.rank == k.rank == v.rank or q.rank < 2:
+            raise ShapeError(
+                f"query, key and value need one rank of 2 or more, got {list(q.shape)}, "
+                f"{list(k.shape)} and {list(v.shape)}"
+            )
+        depth, length = (
+            (k.shape[-2], k.shape[-1]) if attrs["key_transposed"] else k.shape[-2:][::-1]
+        )
+        for a, b, what in (
+            (q.shape[-1], depth, "query and key depths"),
+            (length, v.shape[-2], "key and value lengths"),
+        ):
+            if UNKNOWN not in (a, b) and a != b:
+                raise ShapeError(
+                    f"the {what} differ ({a} and {b}): query {list(q.shape)}, key "
+                    f"{list(k.shape)}, value {list(v.shape)}"
+                )
+        batch = broadcast([q.shape[:-2], k.shape[:-2], v.shape[:-2]])
+        out = (*batch, q.shape[-2], v.shape[-1])
+        if mask is not None:
+            scores = (*batch, q.shape[-2], length)
+            try:
+                fits = broadcast([scores, mask.shape]) == scores
+            except ShapeError:
+                fits = False
+            if not fits:
+                raise ShapeError(
+                    f"the mask {list(mask.shape)} does not broadcast to the scores {list(scores)}"
+                )
+        return [TensorMeta(q.dtype, out)]
+
+    def run(
+        self, inputs: list[torch.Tensor | None], outputs: list[torch.Tensor], attrs: dict
+    ) -> None:
+        q, k, v, mask = (*inputs, None)[:4]
+        out = outputs[0]
+        if attrs["key_transposed"]:
+            k = k.transpose(-1, -2)
+        batch = out.shape[:-2]
+        q = q.expand(*batch, *q.shape[-2:])
+        k = k.expand(*batch, *k.shape[-2:])
+        v = v.expand(*batch, *v.shape[-2:])
+        result = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=attrs["scale"])
+        out.copy_(result)
+
+
+class LayerNorm(Op):
+    """Layer normalization over the last `dims` axes, as one kernel (FLOAT accumulation).
+
+    Inputs: x, scale and bias, each of shape x.shape[-dims:] after dropping leading ones.
+    """
+
+    name = "layer_norm"
+    layer_type = LayerType.NORMALIZATION
+    num_inputs = (3, 3)
+    attrs = {"epsilon": Float(1e-5), "dims": Int(1, low=1)}
+
+    def infer(self, inputs: list[TensorMeta | None], attrs: dict[str, Any]) -> list[TensorMeta]:
+        x, scale, bias = inputs
+        same_dtype(inputs, "the input, scale and bias")
+        if x.dtype not in FLOATS:
+            raise ShapeError(f"needs FLOAT, HALF or BF16 tensors, got {x.dtype.name}")
+        dims = attrs["dims"]
+        if dims > x.rank:
+            raise ShapeError(f"cannot normalize {dims} axes of an input of rank {x.rank}")
+        normalized = x.shape[x.rank - dims :]
+        for meta, what in ((scale, "scale"), (bias, "bias")):
+            leading, trailing = meta.shape[: meta.rank - dims], meta.shape[meta.rank - dims :]
+            fits = meta.rank >= dims and all(d == 1 for d in leading)
+            fits = fits and all(
+                UNKNOWN in (a, b) or a == b for a, b in zip(trailing, normalized, strict=True)
+            )
+            if not fits:
+                raise ShapeError(
+                    f"the {what} has shape {list(meta.shape)}; expected {list(normalized)} "
+                    f"(the last {dims} dimensions of the input {list(x.shape)}), after leading ones"
+                )
+        return [TensorMeta(x.dtype, x.shape)]
+
+    def run(
+        self, inputs: list[torch.Tensor | None], outputs: list[torch.Tensor], attrs: dict
+    ) -> None:
+        x, scale, bias = inputs
+        shape = x.shape[x.dim() - attrs["dims"] :]
+        result = F.layer_norm(x, shape, scale.reshape(shape), bias.reshape(shape), attrs["epsilon"])
+        outputs[0].copy_(result)
+
+
+def apply_activation(out: torch.Tensor, attrs: dict[str, Any]) -> None:
+    """The epilogue's activation, in place."""
+    activation = attrs["activation"]
+    if activation is None:
+        return
+    if activation == ActivationType.RELU:
+        out.relu_()
+    else:
+        ACTIVATION.run([out], [out], {"type": activation, **_epilogue(attrs)})
+
+
+def _epilogue(attrs: dict[str, Any]) -> dict[str, Any]:
+    return {"alpha": attrs["alpha"], "beta": attrs["beta"]}
+
+
+def _conv_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+    return {key: attrs[key] for key in CONVOLUTION.attrs}
+
+
+OPS = [ConvBiasAct(), MatmulBiasAct(), Attention(), LayerNorm()]

@@ -1,0 +1,480 @@
+"""Build-time fusion: fused plans hold the fused ops and compute what the layers compute.
+
+Every network is built twice: as is (fused), and with each layer's precision set to FLOAT,
+which the builder never fuses through (a precision constraint must hold). Both engines are
+compared with an independent torch reference in FP32, with tight tolerances.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import tensorplan as trt
+from helpers import build_plan, load, run
+from tensorplan.ir import Node
+from tensorplan.ops import get_op
+from tensorplan.ops.base import ShapeError, TensorMeta, infer_node
+
+RNG = np.random.default_rng(7)
+ACT = trt.ActivationType
+ELT = trt.ElementWiseOperation
+MATRIX = trt.MatrixOperation
+
+
+def build_both(define, configure=None):
+    """(fused engine, unfused engine) of the network that `define` fills in."""
+
+    def unfused(network):
+        define(network)
+        for index in range(network.num_layers):
+            network.get_layer(index).precision = trt.float32
+
+    engines = []
+    for variant in (define, unfused):
+        plan = build_plan(variant, configure=configure)
+        assert plan is not None, "the build failed"
+        engines.append(load(plan))
+    return engines
+
+
+def ops_of(engine) -> list[str]:
+    return [node.op for node in engine._program.graph.nodes]
+
+
+def nodes_of(engine, op: str) -> list[Node]:
+    return [node for node in engine._program.graph.nodes if node.op == op]
+
+
+def check(define, inputs, expected, fused_op, configure=None, rtol=1e-5, atol=1e-5):
+    """Both engines match `expected`; the fused one runs `fused_op`, the other does not."""
+    fused, unfused = build_both(define, configure)
+    assert fused_op in ops_of(fused)
+    assert fused_op not in ops_of(unfused)
+    for engine in (fused, unfused):
+        out = run(engine, inputs)["out"]
+        np.testing.assert_allclose(out, expected, rtol=rtol, atol=atol)
+    return fused
+
+
+def constant(network, array):
+    return network.add_constant(array.shape, array).get_output(0)
+
+
+def mark(network, tensor):
+    tensor.name = "out"
+    network.mark_output(tensor)
+
+
+def elementwise(network, a, b, op):
+    return network.add_elementwise(a, b, op).get_output(0)
+
+
+# -- convolution: batch norm folding, residual add and activation -----------------------------
+
+
+CONV_X = RNG.standard_normal((2, 3, 9, 9)).astype(np.float32)
+KERNEL = RNG.standard_normal((4, 3, 3, 3)).astype(np.float32) * 0.3
+BIAS = RNG.standard_normal(4).astype(np.float32)
+MEAN = RNG.standard_normal((1, 4, 1, 1)).astype(np.float32)
+STD = RNG.uniform(0.5, 2.0, (1, 4, 1, 1)).astype(np.float32)
+GAMMA = RNG.uniform(0.5, 2.0, (1, 4, 1, 1)).astype(np.float32)
+BETA = RNG.standard_normal((1, 4, 1, 1)).astype(np.float32)
+
+
+def torch_batch_norm(y):
+    mean, std, gamma, beta = (torch.from_numpy(a) for a in (MEAN, STD, GAMMA, BETA))
+    return (y - mean) / std * gamma + beta
+
+
+def conv_layer(network, x, bias=True):
+    layer = network.add_convolution_nd(x, 4, (3, 3), KERNEL, BIAS if bias else None)
+    layer.padding_nd = (1, 1)
+    return layer.get_output(0)
+
+
+def torch_conv(x, bias=True):
+    return F.conv2d(
+        torch.from_numpy(x),
+        torch.from_numpy(KERNEL),
+        torch.from_numpy(BIAS) if bias else None,
+        padding=1,
+    )
+
+
+def batch_norm(network, y):
+    """Batch norm as exported layer by layer: (y - mean) / std * gamma + beta."""
+    y = elementwise(network, y, constant(network, MEAN), ELT.SUB)
+    y = elementwise(network, y, constant(network, STD), ELT.DIV)
+    y = elementwise(network, constant(network, GAMMA), y, ELT.PROD)
+    return elementwise(network, y, constant(network, BETA), ELT.SUM)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_batch_norm_folds_into_the_convolution(bias):
+    def define(network):
+        x = network.add_input("x", trt.float32, CONV_X.shape)
+        y = batch_norm(network, conv_layer(network, x, bias))
+        mark(network, network.add_activation(y, ACT.RELU).get_output(0))
+
+    reference = torch_conv(CONV_X, bias)
+    reference = torch.relu(torch_batch_norm(reference)).numpy()
+    fused = check(define, {"x": CONV_X}, reference, "conv_bias_act")
+    assert ops_of(fused) == ["conv_bias_act"]
+    (node,) = fused._program.graph.nodes
+    assert node.attrs["activation"] == ACT.RELU
+    assert "+" in node.name
+
+
+ACTIVATIONS = [
+    (ACT.RELU, 0.0, 0.0, torch.relu),
+    (ACT.SIGMOID, 0.0, 0.0, torch.sigmoid),
+    (ACT.LEAKY_RELU, 0.1, 0.0, lambda t: F.leaky_relu(t, 0.1)),
+    (ACT.CLIP, -0.5, 0.5, lambda t: torch.clamp(t, -0.5, 0.5)),
+    (ACT.GELU_ERF, 0.0, 0.0, F.gelu),
+]
+
+
+@pytest.mark.parametrize(("kind", "alpha", "beta", "reference"), ACTIVATIONS, ids=lambda v: str(v))
+def test_residual_add_and_activation_fuse(kind, alpha, beta, reference):
+    residual = RNG.standard_normal((2, 4, 9, 9)).astype(np.float32)
+
+    def define(network):
+        x = network.add_input("x", trt.float32, CONV_X.shape)
+        r = network.add_input("r", trt.float32, residual.shape)
+        y = elementwise(network, r, conv_layer(network, x), ELT.SUM)
+        layer = network.add_activation(y, kind)
+        layer.alpha, layer.beta = alpha, beta
+        mark(network, layer.get_output(0))
+
+    expected = reference(torch_conv(CONV_X) + torch.from_numpy(residual)).numpy()
+    fused = check(define, {"x": CONV_X, "r": residual}, expected, "conv_bias_act")
+    (node,) = nodes_of(fused, "conv_bias_act")
+    assert len(node.inputs) == 4
+    assert (node.attrs["activation"], node.attrs["alpha"], node.attrs["beta"]) == (
+        kind,
+        pytest.approx(alpha),
+        pytest.approx(beta),
+    )
+
+
+def test_residual_without_bias_or_activation():
+    residual = RNG.standard_normal((2, 4, 9, 9)).astype(np.float32)
+
+    def define(network):
+        x = network.add_input("x", trt.float32, CONV_X.shape)
+        r = network.add_input("r", trt.float32, residual.shape)
+        mark(network, elementwise(network, conv_layer(network, x, bias=False), r, ELT.SUM))
+
+    expected = (torch_conv(CONV_X, bias=False) + torch.from_numpy(residual)).numpy()
+    fused = check(define, {"x": CONV_X, "r": residual}, expected, "conv_bias_act")
+    (node,) = nodes_of(fused, "conv_bias_act")
+    assert node.inputs[2] is None and node.attrs["activation"] is None
+
+
+def test_dynamic_batch_through_a_profile():
+    def define(network):
+        x = network.add_input("x", trt.float32, (-1, 3, 9, 9))
+        y = conv_layer(network, x)
+        assert tuple(y.shape) == (-1, 4, 9, 9)
+        mark(network, network.add_activation(batch_norm(network, y), ACT.RELU).get_output(0))
+
+    def configure(builder, config):
+        profile = builder.create_optimization_profile()
+        profile.set_shape("x", (1, 3, 9, 9), (2, 3, 9, 9), (4, 3, 9, 9))
+        config.add_optimization_profile(profile)
+
+    x = RNG.standard_normal((3, 3, 9, 9)).astype(np.float32)
+    expected = torch.relu(torch_batch_norm(torch_conv(x))).numpy()
+    check(define, {"x": x}, expected, "conv_bias_act", configure)
+
+
+def test_values_read_elsewhere_are_not_fused_away():
+    """The convolution's output is a network output too: it must still be computed."""
+
+    def define(network):
+        x = network.add_input("x", trt.float32, CONV_X.shape)
+        y = conv_layer(network, x)
+        y.name = "conv"
+        network.mark_output(y)
+        mark(network, network.add_activation(y, ACT.RELU).get_output(0))
+
+    plan = build_plan(define)
+    engine = load(plan)
+    assert ops_of(engine) == ["convolution", "activation"]
+    outputs = run(engine, {"x": CONV_X})
+    np.testing.assert_allclose(outputs["out"], np.maximum(outputs["conv"], 0), rtol=0, atol=0)
+
+
+def test_non_per_channel_constant_is_not_folded():
+    """A constant varying over space is added, not folded into the bias."""
+    offset = RNG.standard_normal((1, 4, 9, 9)).astype(np.float32)
+
+    def define(network):
+        x = network.add_input("x", trt.float32, CONV_X.shape)
+        mark(
+            network,
+            elementwise(network, conv_layer(network, x), constant(network, offset), ELT.SUM),
+        )
+
+    expected = (torch_conv(CONV_X) + torch.from_numpy(offset)).numpy()
+    fused = check(define, {"x": CONV_X}, expected, "conv_bias_act")
+    (node,) = nodes_of(fused, "conv_bias_act")
+    assert len(node.inputs) == 4
+
+
+# -- matrix multiply: bias and activation -----------------------------------------------------
+
+
+MM_X = RNG.standard_normal((2, 5, 16)).astype(np.float32)
+WEIGHT = RNG.standard_normal((16, 8)).astype(np.float32) * 0.25
+MM_BIAS = RNG.standard_normal(8).astype(np.float32)
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_matmul_bias_activation(transposed, with_bias):
+    def define(network):
+        x = network.add_input("x", trt.float32, (-1, 5, 16))
+        stored = WEIGHT.T.copy() if transposed else WEIGHT
+        w = constant(network, stored.reshape(1, *stored.shape))
+        op1 = MATRIX.TRANSPOSE if transposed else MATRIX.NONE
+        y = network.add_matrix_multiply(x, MATRIX.NONE, w, op1).get_output(0)
+        if with_bias:
+            y = elementwise(network, constant(network, MM_BIAS.reshape(1, 1, 8)), y, ELT.SUM)
+        mark(network, network.add_activation(y, ACT.TANH).get_output(0))
+
+    def configure(builder, config):
+        profile = builder.create_optimization_profile()
+        profile.set_shape("x", (1, 5, 16), (2, 5, 16), (4, 5, 16))
+        config.add_optimization_profile(profile)
+
+    expected = MM_X @ WEIGHT + (MM_BIAS if with_bias else 0)
+    fused = check(define, {"x": MM_X}, np.tanh(expected), "matmul_bias_act", configure)
+    assert ops_of(fused) == ["matmul_bias_act"]
+    (node,) = fused._program.graph.nodes
+    weight = fused._executor.constants[node.inputs[1]]
+    assert tuple(weight.shape) == (8, 16)  # torch Linear's layout: one row per output feature
+
+
+def test_matmul_with_bias_only_and_scalar_bias():
+    def define(network):
+        x = network.add_input("x", trt.float32, MM_X.shape)
+        w = constant(network, WEIGHT.reshape(1, 16, 8))
+        y = network.add_matrix_multiply(x, MATRIX.NONE, w, MATRIX.NONE).get_output(0)
+        mark(
+            network,
+            elementwise(
+                network, y, constant(network, np.full((1, 1, 1), 0.5, np.float32)), ELT.SUM
+            ),
+        )
+
+    check(define, {"x": MM_X}, MM_X @ WEIGHT + 0.5, "matmul_bias_act")
+
+
+def test_matmul_of_two_activations_is_not_a_linear_layer():
+    def define(network):
+        x = network.add_input("x", trt.float32, MM_X.shape)
+        w = network.add_input("w", trt.float32, (1, 16, 8))
+        y = network.add_matrix_multiply(x, MATRIX.NONE, w, MATRIX.NONE).get_output(0)
+        mark(network, network.add_activation(y, ACT.RELU).get_output(0))
+
+    engine = load(build_plan(define))
+    assert ops_of(engine) == ["matrix_multiply", "activation"]
+
+
+def gelu_layers(network, x):
+    """GELU as torch.onnx exports it: (x * (erf(x / sqrt 2) + 1)) * 0.5."""
+    sqrt2 = constant(network, np.full((1, 1, 1), math.sqrt(2), np.float32))
+    one = constant(network, np.ones((1, 1, 1), np.float32))
+    half = constant(network, np.full((1, 1, 1), 0.5, np.float32))
+    erf = network.add_unary(elementwise(network, x, sqrt2, ELT.DIV), trt.UnaryOperation.ERF)
+    plus_one = elementwise(network, one, erf.get_output(0), ELT.SUM)
+    return elementwise(network, half, elementwise(network, plus_one, x, ELT.PROD), ELT.PROD)
+
+
+def test_exported_gelu_becomes_one_activation_fused_into_the_matmul():
+    def define(network):
+        x = network.add_input("x", trt.float32, MM_X.shape)
+        w = constant(network, WEIGHT.reshape(1, 16, 8))
+        y = network.add_matrix_multiply(x, MATRIX.NONE, w, MATRIX.NONE).get_output(0)
+        y = elementwise(network, y, constant(network, MM_BIAS.reshape(1, 1, 8)), ELT.SUM)
+        mark(network, gelu_layers(network, y))
+
+    expected = F.gelu(torch.from_numpy(MM_X @ WEIGHT + MM_BIAS)).numpy()
+    fused = check(define, {"x": MM_X}, expected, "matmul_bias_act")
+    (node,) = fused._program.graph.nodes
+    assert node.attrs["activation"] == ACT.GELU_ERF
+
+
+def test_gelu_alone():
+    def define(network):
+        mark(network, gelu_layers(network, network.add_input("x", trt.float32, MM_X.shape)))
+
+    fused = check(define, {"x": MM_X}, F.gelu(torch.from_numpy(MM_X)).numpy(), "activation")
+    assert ops_of(fused) == ["activation"]
+
+
+# -- attention --------------------------------------------------------------------------------
+
+
+Q, K, V = (RNG.standard_normal((2, 3, 5, 8)).astype(np.float32) for _ in range(3))
+MASK = np.where(RNG.random((2, 1, 1, 5)) < 0.3, -10000.0, 0.0).astype(np.float32)
+
+
+def attention_reference(scale, mask):
+    scores = Q @ np.swapaxes(K, -1, -2) * scale + (0 if mask is None else mask)
+    weights = np.exp(scores - scores.max(-1, keepdims=True))
+    return (weights / weights.sum(-1, keepdims=True)) @ V
+
+
+@pytest.mark.parametrize("key_transposed", [False, True])
+@pytest.mark.parametrize("scaling", [None, ELT.DIV, ELT.PROD])
+@pytest.mark.parametrize("with_mask", [True, False])
+def test_attention_becomes_one_sdpa_call(key_transposed, scaling, with_mask):
+    key = np.swapaxes(K, -1, -2).copy() if key_transposed else K
+
+    def define(network):
+        q = network.add_input("q", trt.float32, Q.shape)
+        k = network.add_input("k", trt.float32, key.shape)
+        v = network.add_input("v", trt.float32, V.shape)
+        op1 = MATRIX.NONE if key_transposed else MATRIX.TRANSPOSE
+        scores = network.add_matrix_multiply(q, MATRIX.NONE, k, op1).get_output(0)
+        if scaling is not None:
+            factor = math.sqrt(8) if scaling == ELT.DIV else 1 / math.sqrt(8)
+            c = constant(network, np.full((1, 1, 1, 1), factor, np.float32))
+            scores = elementwise(network, scores, c, scaling)
+        if with_mask:
+            mask = network.add_input("mask", trt.float32, MASK.shape)
+            scores = elementwise(network, mask, scores, ELT.SUM)
+        softmax = network.add_softmax(scores)
+        softmax.axes = 1 << 3
+        out = network.add_matrix_multiply(softmax.get_output(0), MATRIX.NONE, v, MATRIX.NONE)
+        mark(network, out.get_output(0))
+
+    inputs = {"q": Q, "k": key, "v": V} | ({"mask": MASK} if with_mask else {})
+    scale = 1.0 if scaling is None else 1 / math.sqrt(8)
+    expected = attention_reference(scale, MASK if with_mask else None)
+    fused = check(define, inputs, expected, "attention")
+    assert ops_of(fused) == ["attention"]
+    (node,) = fused._program.graph.nodes
+    assert node.attrs["scale"] == pytest.approx(scale)
+    assert node.attrs["key_transposed"] == key_transposed
+
+
+def test_attention_with_query_and_key_scaled_before_the_product():
+    """torch's ONNX export of scaled_dot_product_attention: q and k^T each times sqrt(scale)."""
+    root = np.full((1, 1, 1, 1), 8**-0.25, np.float32)
+
+    def define(network):
+        q = network.add_input("q", trt.float32, Q.shape)
+        k = network.add_input("k", trt.float32, K.shape)
+        v = network.add_input("v", trt.float32, V.shape)
+        q = elementwise(network, q, constant(network, root), ELT.PROD)
+        k = elementwise(network, constant(network, root), k, ELT.PROD)
+        scores = network.add_matrix_multiply(q, MATRIX.NONE, k, MATRIX.TRANSPOSE).get_output(0)
+        softmax = network.add_softmax(scores)
+        softmax.axes = 1 << 3
+        out = network.add_matrix_multiply(softmax.get_output(0), MATRIX.NONE, v, MATRIX.NONE)
+        mark(network, out.get_output(0))
+
+    expected = attention_reference(1 / math.sqrt(8), None)
+    fused = check(define, {"q": Q, "k": K, "v": V}, expected, "attention")
+    assert ops_of(fused) == ["attention"]
+    assert fused._program.graph.nodes[0].attrs["scale"] == pytest.approx(1 / math.sqrt(8))
+
+
+def test_softmax_over_another_axis_is_not_attention():
+    def define(network):
+        q = network.add_input("q", trt.float32, Q.shape)
+        k = network.add_input("k", trt.float32, K.shape)
+        scores = network.add_matrix_multiply(q, MATRIX.NONE, k, MATRIX.TRANSPOSE).get_output(0)
+        softmax = network.add_softmax(scores)
+        softmax.axes = 1 << 2
+        v = network.add_input("v", trt.float32, V.shape)
+        out = network.add_matrix_multiply(softmax.get_output(0), MATRIX.NONE, v, MATRIX.NONE)
+        mark(network, out.get_output(0))
+
+    assert "attention" not in ops_of(load(build_plan(define)))
+
+
+# -- layer normalization ----------------------------------------------------------------------
+
+
+LN_X = RNG.standard_normal((2, 5, 16)).astype(np.float32) * 3 + 1
+LN_SCALE = RNG.uniform(0.5, 2.0, (1, 1, 16)).astype(np.float32)
+LN_BIAS = RNG.standard_normal((1, 1, 16)).astype(np.float32)
+
+
+def layer_norm_network(precision):
+    def define(network):
+        x = network.add_input("x", trt.float32, LN_X.shape)
+        layer = network.add_normalization(
+            x, constant(network, LN_SCALE), constant(network, LN_BIAS), 1 << 2
+        )
+        layer.epsilon = 1e-3
+        layer.compute_precision = precision
+        mark(network, layer.get_output(0))
+
+    return define
+
+
+def test_layer_normalization_becomes_one_kernel():
+    expected = F.layer_norm(
+        torch.from_numpy(LN_X),
+        (16,),
+        torch.from_numpy(LN_SCALE.reshape(16)),
+        torch.from_numpy(LN_BIAS.reshape(16)),
+        1e-3,
+    ).numpy()
+    fused = check(layer_norm_network(trt.float32), {"x": LN_X}, expected, "layer_norm")
+    (node,) = fused._program.graph.nodes
+    assert node.attrs == {"epsilon": pytest.approx(1e-3), "dims": 1}
+
+
+def test_half_compute_precision_keeps_the_normalization():
+    engine = load(build_plan(layer_norm_network(trt.float16)))
+    assert ops_of(engine) == ["normalization"]
+
+
+# -- the fused ops' own shape rules -----------------------------------------------------------
+
+
+def meta(shape, dtype=trt.float32):
+    return TensorMeta(dtype, tuple(shape))
+
+
+@pytest.mark.parametrize(
+    ("op", "inputs", "attrs", "message"),
+    [
+        ("attention", [(2, 5, 8), (2, 5, 4), (2, 5, 8)], {}, "depths differ"),
+        ("attention", [(2, 5, 8), (2, 6, 8), (2, 5, 8)], {}, "lengths differ"),
+        ("attention", [(2, 5, 8), (2, 5, 8), (2, 5, 8), (2, 3, 5)], {}, "mask"),
+        ("matmul_bias_act", [(2, 16), (8, 15)], {}, "16 features"),
+        ("matmul_bias_act", [(2, 16), (8, 16), (7,)], {}, "bias"),
+        ("layer_norm", [(2, 16), (15,), (16,)], {"dims": 1}, "scale"),
+        ("layer_norm", [(2, 16), (16,), (16,)], {"dims": 3}, "rank"),
+    ],
+)
+def test_fused_ops_refuse_inputs_that_do_not_fit(op, inputs, attrs, message):
+    fused = get_op(op)
+    with pytest.raises(ShapeError, match=message):
+        infer_node(fused, [meta(s) for s in inputs], fused.check_attrs(attrs))
+
+
+def test_conv_bias_act_refuses_a_residual_larger_than_its_output():
+    fused = get_op("conv_bias_act")
+    attrs = fused.check_attrs({"num_output_maps": 4, "kernel_size_nd": (1, 1)})
+    attrs |= {
+        "stride_nd": (1, 1),
+        "dilation_nd": (1, 1),
+        "pre_padding": (0, 0),
+        "post_padding": (0, 0),
+    }
+    inputs = [meta((1, 3, 5, 5)), meta((4, 3, 1, 1)), None, meta((2, 4, 5, 5))]
+    with pytest.raises(ShapeError, match="residual"):
+        infer_node(fused, inputs, attrs)
