@@ -14,6 +14,7 @@ from ..ir import GraphError
 from ..memory import ALIGNMENT, allocate
 from ..ops.base import UNKNOWN, TensorMeta
 from ..types import Dims, ErrorCodeTRT, ExecutionContextAllocationStrategy, as_shape
+from .cuda_graph import GraphRunner
 from .executor import ExecutionError, run_steps
 from .output_allocator import IOutputAllocator
 
@@ -74,6 +75,7 @@ class IExecutionContext:
         self._profile = 0
         self._prepared: tuple[tuple, Any] | None = None
         self._streams: dict[int, torch.cuda.ExternalStream] = {}
+        self._graphs = GraphRunner(engine._device)
         self.name = ""
         self.debug_sync = False
         self.profiler = None
@@ -283,8 +285,12 @@ class IExecutionContext:
         self._stream_handle = int(stream_handle)
         try:
             if self._engine._device.type == "cuda":
-                with torch.cuda.stream(self._stream(int(stream_handle))):
-                    self._run(steps)
+                stream = self._stream(int(stream_handle))
+                with torch.cuda.stream(stream):
+                    if self._executor.data_dependent:
+                        self._run(steps)
+                    else:
+                        self._graphs.run(self._prepared[0], lambda: run_steps(steps), stream)
             else:
                 self._run(steps)
         except ExecutionError as error:
