@@ -84,14 +84,7 @@ class Executor:
             tensors[value_id] = _view(arena, offset, meta)
         steps = []
         for node, op in zip(graph.nodes, self._ops, strict=True):
-            inputs = [
-                None
-                if value_id is None
-                else metas[value_id].value
-                if index in op.shape_inputs
-                else tensors[value_id]
-                for index, value_id in enumerate(node.inputs)
-            ]
+            inputs = _node_inputs(node, op, metas, tensors)
             outputs = [tensors[value_id] for value_id in node.outputs]
             steps.append(Step(node.name, op.run, inputs, outputs, node.attrs))
         return steps
@@ -129,14 +122,7 @@ class Executor:
         tensors: dict[int, torch.Tensor],
         output_tensor: Callable[[int, TensorMeta], torch.Tensor],
     ) -> None:
-        inputs = [
-            None
-            if value_id is None
-            else metas[value_id].value
-            if index in op.shape_inputs
-            else tensors[value_id]
-            for index, value_id in enumerate(node.inputs)
-        ]
+        inputs = _node_inputs(node, op, metas, tensors)
         if op.data_dependent:
             results = op.run_dynamic(inputs, node.attrs)
             for value_id, result in zip(node.outputs, results, strict=True):
@@ -178,6 +164,20 @@ def run_steps(steps: list[Step]) -> None:
                 step.run(step.inputs, step.outputs, step.attrs)
             except Exception as error:  # any kernel failure becomes a reported error
                 raise ExecutionError(f"layer '{step.name}' failed: {error}") from error
+
+
+def _node_inputs(
+    node: Node, op: Op, metas: list[TensorMeta], tensors: dict[int, torch.Tensor]
+) -> list[torch.Tensor | None]:
+    """A node's input tensors; host values for its shape inputs."""
+    return [
+        None
+        if value_id is None
+        else metas[value_id].value
+        if index in op.shape_inputs
+        else tensors[value_id]
+        for index, value_id in enumerate(node.inputs)
+    ]
 
 
 def _view(arena: torch.Tensor, offset: int, meta: TensorMeta) -> torch.Tensor:
