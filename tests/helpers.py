@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+import ml_dtypes
 import numpy as np
 import torch
 
@@ -43,7 +44,7 @@ def run(engine: trt.ICudaEngine, inputs: Mapping[str, np.ndarray]) -> dict[str, 
     for index in range(engine.num_io_tensors):
         name = engine.get_tensor_name(index)
         if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
-            array = np.require(np.asarray(inputs[name]), requirements="C")  # keeps 0-D
+            array = _storage(np.require(np.asarray(inputs[name]), requirements="C"))  # keeps 0-D
             assert context.set_input_shape(name, array.shape)
             host = engine.get_tensor_location(name) == trt.TensorLocation.HOST
             tensor = torch.from_numpy(array.copy()).to("cpu" if host else device)
@@ -61,7 +62,7 @@ def run(engine: trt.ICudaEngine, inputs: Mapping[str, np.ndarray]) -> dict[str, 
     assert context.execute_async_v3(stream)
     if device.type == "cuda":
         torch.cuda.synchronize()
-    return {name: _numpy(tensor) for name, tensor in outputs.items()}
+    return {name: _numpy(tensor, engine.get_tensor_dtype(name)) for name, tensor in outputs.items()}
 
 
 def build_and_run(
@@ -75,10 +76,28 @@ def build_and_run(
     return run(load(plan), inputs)
 
 
-def _numpy(tensor: torch.Tensor) -> np.ndarray:
+def _numpy(tensor: torch.Tensor, dtype: trt.DataType) -> np.ndarray:
+    """An output as numpy: BF16 as float32; FP8, E8M0 and the sub-byte types as ml_dtypes."""
     if tensor.dtype == torch.bfloat16:
         return tensor.float().cpu().numpy()
+    if dtype in _SUB_BYTE_INTEGERS:
+        return tensor.cpu().numpy().astype(_ML_DTYPES[dtype])
+    if dtype in _ML_DTYPES:  # their bit codes, a byte each
+        return tensor.view(torch.uint8).cpu().numpy().view(_ML_DTYPES[dtype])
     return tensor.cpu().numpy()
+
+
+def _storage(array: np.ndarray) -> np.ndarray:
+    """An ml_dtypes array as tensorplan stores its type: the sub-byte integers as int8/uint8
+    values, bfloat16 and the narrow floats as their bit codes; other arrays unchanged."""
+    dtype = _DATATYPE_OF_ML.get(array.dtype)
+    if dtype is None:
+        return array
+    if dtype in _SUB_BYTE_INTEGERS:
+        return array.astype(
+            np.int8 if dtype in (trt.DataType.INT4, trt.DataType.INT2) else np.uint8
+        )
+    return array.view(np.uint16 if dtype == trt.bfloat16 else np.uint8)
 
 
 def dtype_of(array: np.ndarray) -> trt.DataType:
@@ -91,7 +110,31 @@ def dtype_of(array: np.ndarray) -> trt.DataType:
         np.dtype(np.int8): trt.int8,
         np.dtype(np.uint8): trt.uint8,
         np.dtype(np.bool_): trt.bool,
+        **_DATATYPE_OF_ML,
     }[array.dtype]
+
+
+_ML_DTYPES = {
+    trt.bfloat16: ml_dtypes.bfloat16,
+    trt.DataType.FP8: ml_dtypes.float8_e4m3fn,
+    trt.DataType.FP8_E5M2: ml_dtypes.float8_e5m2,
+    trt.DataType.FP8_E4M3FNUZ: ml_dtypes.float8_e4m3fnuz,
+    trt.DataType.FP8_E5M2FNUZ: ml_dtypes.float8_e5m2fnuz,
+    trt.DataType.E8M0: ml_dtypes.float8_e8m0fnu,
+    trt.DataType.FP4: ml_dtypes.float4_e2m1fn,
+    trt.DataType.FP6_E2M3: ml_dtypes.float6_e2m3fn,
+    trt.DataType.FP6_E3M2: ml_dtypes.float6_e3m2fn,
+    trt.DataType.INT4: ml_dtypes.int4,
+    trt.DataType.UINT4: ml_dtypes.uint4,
+    trt.DataType.INT2: ml_dtypes.int2,
+    trt.DataType.UINT2: ml_dtypes.uint2,
+}
+"""The ml_dtypes type (onnx.numpy_helper's arrays) of the types numpy lacks."""
+
+_DATATYPE_OF_ML = {np.dtype(ml): dtype for dtype, ml in _ML_DTYPES.items()}
+_SUB_BYTE_INTEGERS = frozenset(
+    {trt.DataType.INT4, trt.DataType.UINT4, trt.DataType.INT2, trt.DataType.UINT2}
+)
 
 
 __all__ = ["build_and_run", "build_plan", "dtype_of", "load", "run", "torch_dtype"]

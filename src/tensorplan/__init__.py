@@ -5,8 +5,10 @@
 The names here are TensorRT's; see docs/api-differences.md for where behaviour differs.
 """
 
+from . import lean, plugin
 from .builder.builder import Builder
 from .builder.config import IBuilderConfig, IOptimizationProfile
+from .builder.progress import IProgressMonitor
 from .errors import IErrorRecorder
 from .logging import ILogger, Logger
 from .memory import IGpuAllocator, IGpuAsyncAllocator, IHostMemory
@@ -24,6 +26,16 @@ from .network.layers.elementwise import (
     ISelectLayer,
     IUnaryLayer,
 )
+from .network.layers.extension import (
+    ICol2ImLayer,
+    IDetLayer,
+    IDFTLayer,
+    ILpPoolingLayer,
+    IMaxUnpoolLayer,
+    INMSLayer,
+    ISTFTLayer,
+    IUniqueLayer,
+)
 from .network.layers.fill import IFillLayer
 from .network.layers.indexing import (
     IOneHotLayer,
@@ -35,8 +47,10 @@ from .network.layers.matmul import IMatrixMultiplyLayer
 from .network.layers.nonzero import INonZeroLayer
 from .network.layers.normalization import INormalizationLayer, ISoftMaxLayer
 from .network.layers.padding import IPaddingLayer
+from .network.layers.plugin import IPluginV3Layer
 from .network.layers.pooling import IPoolingLayer
 from .network.layers.quantize import IDequantizeLayer, IDynamicQuantizeLayer, IQuantizeLayer
+from .network.layers.recurrent import IRNNLayer
 from .network.layers.reduce import IReduceLayer, ITopKLayer
 from .network.layers.resize import IGridSampleLayer, IResizeLayer
 from .network.layers.scale import ILRNLayer, IParametricReLULayer, IScaleLayer
@@ -49,6 +63,24 @@ from .network.layers.shaping import (
 )
 from .network.layers.squeeze import ISqueezeLayer, IUnsqueezeLayer
 from .network.tensor import ITensor
+from .ops.recurrent import RNNActivation, RNNDirection, RNNOperation
+from .plugins.dims_expr import DimsExprs, IDimensionExpr, IExprBuilder
+from .plugins.interfaces import (
+    DynamicPluginTensorDesc,
+    IPluginCapability,
+    IPluginCreatorInterface,
+    IPluginCreatorV3One,
+    IPluginResourceContext,
+    IPluginV3,
+    IPluginV3OneBuild,
+    IPluginV3OneCore,
+    IPluginV3OneRuntime,
+    IVersionedInterface,
+    PluginField,
+    PluginFieldCollection,
+    PluginFieldCollection_,
+    PluginTensorDesc,
+)
 from .plugins.registry import IPluginRegistry, get_plugin_registry
 from .runtime.context import IExecutionContext
 from .runtime.engine import ICudaEngine
@@ -58,11 +90,13 @@ from .runtime.stream_reader import IStreamReader, IStreamReaderV2
 from .types import (
     ActivationType,
     AllocatorFlag,
+    APILanguage,
     BoundingBoxFormat,
     BuilderFlag,
     CumulativeOperation,
     DataType,
     DeviceType,
+    DimensionOperation,
     Dims,
     Dims2,
     Dims3,
@@ -83,6 +117,9 @@ from .types import (
     MemoryPoolType,
     NetworkDefinitionCreationFlag,
     PaddingMode,
+    PluginCapabilityType,
+    PluginCreatorVersion,
+    PluginFieldType,
     PoolingType,
     PreviewFeature,
     ProfilingVerbosity,
@@ -101,6 +138,7 @@ from .types import (
     TensorFormat,
     TensorIOMode,
     TensorLocation,
+    TensorRTPhase,
     TopKOperation,
     TripLimit,
     UnaryOperation,
@@ -123,5 +161,8 @@ fp8 = DataType.FP8
 int4 = DataType.INT4
 fp4 = DataType.FP4
 e8m0 = DataType.E8M0
+
+from .onnx import OnnxParser, ParserError  # noqa: E402  (the parser imports the names above)
+from .types import ErrorCode, OnnxParserFlag  # noqa: E402
 
 __all__ = [name for name in dir() if not name.startswith("_")] + ["__version__"]

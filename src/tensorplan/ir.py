@@ -145,6 +145,8 @@ class Program:
     memory: MemoryPlan
     flags: int = 0
     library_version: str = ""
+    host_code: list = field(default_factory=list)
+    """The plan's host-code libraries (plan/host_code.py HostLibrary), as data."""
 
     @property
     def host_inputs(self) -> list[int]:

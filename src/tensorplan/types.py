@@ -113,10 +113,16 @@ class DataType(enum.IntEnum):
     FP8_E5M2 = 69
     FP8_E4M3FNUZ = 70
     FP8_E5M2FNUZ = 71
+    UINT4 = 72
+    INT2 = 73
+    UINT2 = 74
+    FP6_E2M3 = 75
+    FP6_E3M2 = 76
 
     @property
     def itemsize(self) -> float:
-        """Bytes per element (0.5 for the 4-bit types, as in TensorRT)."""
+        """Bytes per element by bit width (0.5 for the 4-bit types, as in TensorRT); tensorplan
+        stores the sub-byte types one element per byte (see docs/dtypes.md)."""
         return _ITEMSIZE[self]
 
 
@@ -144,6 +150,20 @@ class ElementWiseOperation(enum.IntEnum):
     EQUAL = 11
     GREATER = 12
     LESS = 13
+    # tensorplan extensions (not in TensorRT), for ONNX's integer and remainder operators
+    MOD = 64
+    """ONNX Mod with fmod=0: the remainder has the divisor's sign (Python's %)."""
+    FMOD = 65
+    """ONNX Mod with fmod=1: the remainder has the dividend's sign (C's fmod)."""
+    BITWISE_AND = 66
+    BITWISE_OR = 67
+    BITWISE_XOR = 68
+    BITSHIFT_LEFT = 69
+    """ONNX BitShift LEFT: bits past the type's width are dropped; a shift by a negative amount
+    or by the width or more gives 0."""
+    BITSHIFT_RIGHT = 70
+    """ONNX BitShift RIGHT: arithmetic for signed types, logical for unsigned ones; a shift
+    out of range gives 0, or -1 for a negative signed value."""
 
 
 class EngineCapability(enum.IntEnum):
@@ -508,6 +528,8 @@ class UnaryOperation(enum.IntEnum):
     ROUND = 22
     ISINF = 23
     ISNAN = 24
+    # tensorplan extension (not in TensorRT), for ONNX BitwiseNot
+    BITWISE_NOT = 64
 
 
 class WeightsRole(enum.IntEnum):
@@ -542,6 +564,11 @@ _ITEMSIZE = {
     DataType.FP8_E5M2: 1,
     DataType.FP8_E4M3FNUZ: 1,
     DataType.FP8_E5M2FNUZ: 1,
+    DataType.UINT4: 0.5,
+    DataType.INT2: 0.25,
+    DataType.UINT2: 0.25,
+    DataType.FP6_E2M3: 0.75,
+    DataType.FP6_E3M2: 0.75,
 }
 
 _NUMPY_TYPES = {

@@ -1,19 +1,29 @@
-"""The `tensorplan` command: demo and inspect."""
+"""The `tensorplan` command: demo and inspect (build and run: test_cli_build_run.py)."""
 
 from __future__ import annotations
 
 import numpy as np
+import onnxruntime
 
 import tensorplan as trt
 from helpers import build_plan
 from tensorplan.cli.main import main
+from tensorplan.examples import model_path
 
 
-def test_demo_builds_runs_and_prints_timings(capsys):
-    assert main(["demo"]) == 0
+def test_demo_runs_the_shipped_model_and_prints_outputs_and_timings(capsys):
+    assert main(["demo", "--iterations", "3"]) == 0
     out = capsys.readouterr().out
-    assert "y = relu(x * scale + shift)" in out
-    assert "build" in out and "load" in out and "run" in out
+    assert "model small_cnn.onnx: parsed and built into a plan" in out
+    assert "input  images: FLOAT [-1, 3, 32, 32]" in out
+    # The demo's images are uniform in [-1, 1] from seed 0, as `tensorplan run` draws them.
+    images = np.random.default_rng(0).uniform(-1, 1, (2, 3, 32, 32)).astype(np.float32)
+    session = onnxruntime.InferenceSession(str(model_path()), providers=["CPUExecutionProvider"])
+    expected = session.run(None, {"images": images})[0]
+    for index, row in enumerate(expected):
+        assert f"image {index}: class {row.argmax()} (p = {row.max():.3f})" in out
+    for timing in ("parse + build", "load", "first run", "median"):
+        assert timing in out
 
 
 def dynamic_network(network):

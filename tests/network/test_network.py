@@ -118,3 +118,14 @@ def test_network_metadata(logger):
     strong = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
     assert strong.get_flag(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
     assert not network.get_flag(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+
+
+def test_a_producer_reached_twice_is_not_a_cycle():
+    network = trt.Builder(trt.Logger()).create_network()
+    x = network.add_input("x", trt.float32, (2, 3))
+    a = network.add_unary(x, trt.UnaryOperation.EXP).get_output(0)
+    b = network.add_unary(a, trt.UnaryOperation.NEG).get_output(0)
+    square = network.add_elementwise(a, a, trt.ElementWiseOperation.PROD).get_output(0)
+    later = network.add_elementwise(b, square, trt.ElementWiseOperation.SUM).get_output(0)
+    assert tuple(square.shape) == (2, 3)
+    assert tuple(later.shape) == (2, 3)

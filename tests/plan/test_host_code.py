@@ -7,6 +7,7 @@ flag, with valid checksums, so the gate (not a checksum) is what decides.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import sys
 from collections.abc import Iterator
@@ -21,13 +22,23 @@ import tensorplan as trt
 LIBRARY = b"\x7fELF" + bytes(60) + b"not really a library"
 
 
+ENTRY = {
+    "name": "lib.so",
+    "kind": "shared-library",
+    "offset": 0,
+    "nbytes": 1,
+    "sha256": hashlib.sha256(LIBRARY[:1]).hexdigest(),
+}
+
+
 def host_code_plan(entry: dict | None = None, library: bytes = LIBRARY) -> bytes:
     """The test plan with a host-code section holding `library`, listed in the metadata."""
     entry = entry or {
         "name": "libplugin.so",
-        "kind": "library",
+        "kind": "shared-library",
         "offset": 0,
         "nbytes": len(library),
+        "sha256": hashlib.sha256(library).hexdigest(),
     }
     listed = planedit.with_metadata(valid_plan(), lambda meta: meta.update(host_code=[entry]))
     parts = [*planedit.sections(listed), Section(HOST_CODE, 8, library)]
@@ -105,7 +116,8 @@ def test_the_gate_comes_before_the_section_is_read(logger):
     assert "HAS_HOST_CODE" in detail
 
 
-def test_allowed_host_code_is_a_clean_error_until_a_loader_exists(logger, temporary_directories):
+def test_allowed_host_code_that_cannot_be_loaded_is_a_clean_error(logger, temporary_directories):
+    """Not a real library: every allowed way to load it fails, and nothing is left behind."""
     runtime = trt.Runtime(logger)
     runtime.temporary_directory = str(temporary_directories)
     runtime.engine_host_code_allowed = True
@@ -113,21 +125,24 @@ def test_allowed_host_code_is_a_clean_error_until_a_loader_exists(logger, tempor
         detail = refuse(
             host_code_plan(),
             logger,
-            trt.ErrorCodeTRT.UNSUPPORTED_STATE,
-            "Unsupported State",
+            trt.ErrorCodeTRT.FAILED_INITIALIZATION,
+            "Initialization Failure",
             runtime=runtime,
         )
-    assert writes == []
-    assert "cannot load host code" in detail
+    assert "host code 'libplugin.so' cannot be loaded" in detail
+    assert "ALLOW_IN_MEMORY_FILES" in detail and str(temporary_directories) in detail
+    assert {event for event, _ in writes} <= {"open", "ctypes.dlopen"}
 
 
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
-        ({"name": "lib.so", "kind": "library", "offset": 0, "nbytes": 4096}, "ends at byte 4096"),
-        ({"name": "lib.so", "kind": "library", "offset": -1, "nbytes": 1}, "non-negative"),
+        ({**ENTRY, "nbytes": 4096}, "ends at byte 4096"),
+        ({**ENTRY, "offset": -1}, "non-negative"),
+        ({**ENTRY, "kind": "library"}, "kind 'library' is not one of"),
+        ({**ENTRY, "sha256": "0" * 64}, "its sha256 does not match"),
         ({"name": "lib.so", "offset": 0, "nbytes": 1}, "exactly the keys"),
-        ({"name": 7, "kind": "library", "offset": 0, "nbytes": 1}, "host_code[0].name"),
+        ({**ENTRY, "name": 7}, "host_code[0].name"),
     ],
 )
 def test_allowed_host_code_is_still_checked(logger, entry, message):

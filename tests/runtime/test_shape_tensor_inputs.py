@@ -125,3 +125,25 @@ def test_profile_values_survive_serialization(engine):
     assert again.get_tensor_profile_values(0, "dims") == [[1, 1], [2, 3], [6, 6]]
     out = run(again, {"x": np.arange(6, dtype=np.float32), "dims": np.array([3, 2])})
     assert out["y"].shape == (3, 2)
+
+
+def test_a_scalar_shape_tensor_input():
+    """A 0-D shape tensor (ONNX's CumSum axis, say) is read like a 1-D one."""
+
+    def define(network):
+        x = network.add_input("x", trt.float32, (2, 3))
+        axis = network.add_input("axis", trt.int32, ())
+        layer = network.add_cumulative(x, axis, trt.CumulativeOperation.SUM, False, False)
+        layer.get_output(0).name = "y"
+        network.mark_output(layer.get_output(0))
+
+    def configure(builder, config):
+        profile = builder.create_optimization_profile()
+        profile.set_shape_input("axis", (0,), (1,), (1,))
+        config.add_optimization_profile(profile)
+
+    engine = load(build_plan(define, configure=configure))
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    for axis in (0, 1):
+        out = run(engine, {"x": x, "axis": np.array(axis, dtype=np.int32)})
+        np.testing.assert_array_equal(out["y"], np.cumsum(x, axis=axis))

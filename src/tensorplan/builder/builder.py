@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any
 
 import torch
@@ -12,16 +13,20 @@ from ..ir import Graph, GraphError, Profile, Program, infer_graph
 from ..logging import ILogger, log
 from ..memory import IHostMemory
 from ..network.definition import INetworkDefinition
-from ..ops.base import UNKNOWN, TensorMeta
+from ..ops.base import UNKNOWN, ShapeError, TensorMeta
+from ..ops.plugin import configure_plugins
 from ..plan.format import MAX_SHAPE_VALUES
+from ..plan.host_code import build_host_code
 from ..plan.writer import write_plan
-from ..types import DataType, ErrorCodeTRT, volume
+from ..runtime.lean_archive import export_archive
+from ..types import BuilderFlag, DataType, ErrorCodeTRT, volume
 from .config import IBuilderConfig, IOptimizationProfile
+from .fusion import fuse
 from .lowering import BuildError, lower
 from .memory_plan import plan_memory
-from .fusion import fuse
 from .passes import compact, eliminate_dead_code, fold_constants, remove_identities
 from .precision import PrecisionConstraints, assign_precision
+from .progress import BuildCancelled, BuildProgress
 
 API = "IBuilder::buildSerializedNetwork"
 
@@ -98,12 +103,19 @@ class Builder:
     ) -> IHostMemory | None:
         """The plan of `network`, or None with the cause reported."""
         started = time.perf_counter()
+        progress = BuildProgress(getattr(config, "progress_monitor", None))
         try:
-            program = self._build_program(network, config)
+            with progress.phase("Building engine", 4):
+                program = self._build_program(network, config, progress)
+                with progress.phase("Serializing", 1):
+                    plan = IHostMemory(write_plan(program))
+                    progress.step()
         except (BuildError, GraphError) as error:
             report_error(self, ErrorCodeTRT.INVALID_CONFIG, API, str(error), category="Build Error")
             return None
-        plan = IHostMemory(write_plan(program))
+        except BuildCancelled as error:
+            report_error(self, ErrorCodeTRT.UNSPECIFIED_ERROR, API, str(error))
+            return None
         elapsed = time.perf_counter() - started
         log(
             self._logger,
@@ -126,24 +138,54 @@ class Builder:
         runtime.gpu_allocator = self.gpu_allocator
         return runtime.deserialize_cuda_engine(plan)
 
-    def _build_program(self, network: INetworkDefinition, config: IBuilderConfig) -> Program:
+    def _build_program(
+        self,
+        network: INetworkDefinition,
+        config: IBuilderConfig,
+        progress: BuildProgress | None = None,
+    ) -> Program:
         if not isinstance(network, INetworkDefinition):
             raise BuildError("the network must be an INetworkDefinition")
-        graph = lower(network)
-        shape_tensors = {
-            tensor.name for tensor in network._inputs if network._is_shape_tensor(tensor)
-        }
-        profiles = _profiles(graph, config, shape_tensors)
+        progress = progress or BuildProgress(None)
+        with progress.phase("Lowering", 1):
+            graph = lower(network)
+            shape_tensors = {
+                tensor.name for tensor in network._inputs if network._is_shape_tensor(tensor)
+            }
+            profiles = _profiles(graph, config, shape_tensors)
+            progress.step()
         constraints = PrecisionConstraints.of(network)
-        fold_constants(graph)
-        remove_identities(graph)
-        fuse(graph, keep=constraints.names)
-        assign_precision(graph, flags=config.flags, constraints=constraints)
-        remove_identities(graph)
-        eliminate_dead_code(graph)
-        compact(graph)
-        shape_sets = _profile_shape_sets(graph, profiles)
-        return Program(network.name, graph, profiles, plan_memory(graph, shape_sets))
+        passes = (
+            fold_constants,
+            remove_identities,
+            partial(fuse, keep=constraints.names),
+            partial(assign_precision, flags=config.flags, constraints=constraints),
+            remove_identities,
+            eliminate_dead_code,
+            compact,
+        )
+        with progress.phase("Optimizing", len(passes)):
+            for optimize in passes:
+                optimize(graph)
+                progress.step()
+        with progress.phase("Planning memory", 1):
+            shape_sets = _profile_shape_sets(graph, profiles)
+            try:
+                configure_plugins(graph, shape_sets)
+            except ShapeError as error:
+                raise BuildError(str(error)) from None
+            memory = plan_memory(graph, shape_sets)
+            progress.step()
+        try:
+            flags, host_code = build_host_code(
+                list(config.plugins_to_serialize),
+                config.get_flag(BuilderFlag.VERSION_COMPATIBLE),
+                config.get_flag(BuilderFlag.EXCLUDE_LEAN_RUNTIME),
+                export_archive,
+            )
+        except ValueError as error:
+            raise BuildError(str(error)) from None
+        return Program(network.name, graph, profiles, memory, flags, host_code=host_code)
 
 
 def _profiles(graph: Graph, config: IBuilderConfig, shape_tensors: set[str]) -> list[Profile]:

@@ -1,63 +1,63 @@
-"""`tensorplan demo`: build a small network with the network API, then run its plan."""
+"""`tensorplan demo`: the shipped ONNX model parsed, built, serialized, loaded and run."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import numpy as np
 
-from .. import (
-    ActivationType,
-    Builder,
-    DataType,
-    ElementWiseOperation,
-    Logger,
-    Runtime,
-)
+from .. import Logger, Runtime
+from ..examples import model_path
+from .build import BuildOptions, CommandError, build_onnx, describe_plan, positive
+from .run import Inference
+
+BATCH = 2
+"""The batch the demo runs; the plan is built for batches 1 to 8 (optimized for 4)."""
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
-        "demo", help="build, serialize, deserialize and run a small network"
+        "demo", help="build the shipped example model into a plan, load it and run it"
     )
+    parser.add_argument("--iterations", type=positive, default=20, help="timed runs (20)")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     logger = Logger(Logger.WARNING)
-    rng = np.random.default_rng(0)
-
-    started = time.perf_counter()
-    builder = Builder(logger)
-    network = builder.create_network()
-    x = network.add_input("x", DataType.FLOAT, (2, 4))
-    scale = network.add_constant((1, 4), rng.standard_normal((1, 4)).astype(np.float32))
-    shift = network.add_constant((1, 4), rng.standard_normal((1, 4)).astype(np.float32))
-    scaled = network.add_elementwise(x, scale.get_output(0), ElementWiseOperation.PROD)
-    shifted = network.add_elementwise(
-        scaled.get_output(0), shift.get_output(0), ElementWiseOperation.SUM
+    model = model_path()
+    image = (3, 32, 32)
+    options = BuildOptions(
+        min_shapes={"images": (1, *image)},
+        opt_shapes={"images": (4, *image)},
+        max_shapes={"images": (8, *image)},
     )
-    y = network.add_activation(shifted.get_output(0), ActivationType.RELU).get_output(0)
-    y.name = "y"
-    network.mark_output(y)
-    plan = builder.build_serialized_network(network, builder.create_builder_config())
-    built = time.perf_counter()
-
-    runtime = Runtime(logger)
-    engine = runtime.deserialize_cuda_engine(plan)
-    context = engine.create_execution_context()
-    loaded = time.perf_counter()
-
-    inputs = rng.standard_normal((2, 4)).astype(np.float32)
-    outputs = np.zeros((2, 4), dtype=np.float32)
-    context.set_tensor_address("x", inputs.ctypes.data)
-    context.set_tensor_address("y", outputs.ctypes.data)
-    context.execute_async_v3(0)
-    ran = time.perf_counter()
-
-    print(f"plan: {plan.nbytes} bytes, {engine.num_layers} layers")
-    print(f"x =\n{inputs}\ny = relu(x * scale + shift) =\n{outputs}")
-    print(f"build {1e3 * (built - started):.1f} ms, load {1e3 * (loaded - built):.1f} ms, "
-          f"run {1e3 * (ran - loaded):.2f} ms")  # fmt: skip
+    try:
+        started = time.perf_counter()
+        plan = build_onnx(model, options, logger)
+        built = time.perf_counter()
+        engine = Runtime(logger).deserialize_cuda_engine(plan)
+        if engine is None:
+            raise CommandError("the plan could not be loaded (see the error above)")
+        loaded = time.perf_counter()
+        inference = Inference(engine, {"images": (BATCH, *image)})
+        inference.run()
+        ran = time.perf_counter()
+        timings = inference.time(args.iterations, warmup=2)
+    except CommandError as error:
+        print(f"tensorplan demo: {error}", file=sys.stderr)
+        return 1
+    print(f"model {model.name}: parsed and built into a plan, loaded on {inference.device}")
+    for line in describe_plan(plan):
+        print(f"  {line}")
+    probabilities = inference.outputs()["probabilities"]
+    print(f"images: {BATCH} random images of shape {list(image)}")
+    with np.printoptions(precision=3, suppress=True):
+        for index, row in enumerate(probabilities):
+            print(f"  image {index}: class {row.argmax()} (p = {row.max():.3f}) {row}")
+    print(f"parse + build {1e3 * (built - started):.1f} ms, load {1e3 * (loaded - built):.1f} ms, "
+          f"first run {1e3 * (ran - loaded):.2f} ms, then median "
+          f"{1e3 * np.median(timings.latencies):.3f} ms over {args.iterations} runs")  # fmt: skip
     return 0

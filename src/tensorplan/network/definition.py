@@ -12,6 +12,7 @@ from ..device import torch_dtype
 from ..errors import report_error
 from ..ops import get_op
 from ..ops.base import ShapeError, TensorMeta, meta_of
+from ..ops.recurrent import RNNOperation
 from ..types import (
     ActivationType,
     CumulativeOperation,
@@ -44,14 +45,26 @@ from .layers.elementwise import (
     ISelectLayer,
     IUnaryLayer,
 )
+from .layers.extension import (
+    ICol2ImLayer,
+    IDetLayer,
+    IDFTLayer,
+    ILpPoolingLayer,
+    IMaxUnpoolLayer,
+    INMSLayer,
+    ISTFTLayer,
+    IUniqueLayer,
+)
 from .layers.fill import IFillLayer
 from .layers.indexing import IOneHotLayer, IReverseSequenceLayer, IScatterLayer
 from .layers.matmul import IMatrixMultiplyLayer
 from .layers.nonzero import INonZeroLayer
 from .layers.normalization import INormalizationLayer, ISoftMaxLayer
 from .layers.padding import IPaddingLayer
+from .layers.plugin import IPluginV3Layer
 from .layers.pooling import IPoolingLayer
 from .layers.quantize import IDequantizeLayer, IDynamicQuantizeLayer, IQuantizeLayer
+from .layers.recurrent import IRNNLayer
 from .layers.reduce import IReduceLayer, ITopKLayer
 from .layers.resize import IGridSampleLayer, IResizeLayer
 from .layers.scale import ILRNLayer, IParametricReLULayer, IScaleLayer
@@ -289,6 +302,65 @@ class INetworkDefinition:
     def add_non_zero(self, input: ITensor) -> INonZeroLayer | None:
         return self._add(INonZeroLayer, [input], {})
 
+    def add_rnn(
+        self,
+        input: ITensor,
+        mode: RNNOperation,
+        weights: ITensor,
+        recurrence: ITensor,
+        bias: ITensor | None = None,
+        sequence_lens: ITensor | None = None,
+        initial_h: ITensor | None = None,
+        initial_c: ITensor | None = None,
+        peepholes: ITensor | None = None,
+    ) -> IRNNLayer | None:
+        """Extension: ONNX RNN/GRU/LSTM (`mode`, an RNNOperation) over X, W, R and the optional
+        ONNX inputs B, sequence_lens, initial_h, initial_c and P."""
+        optional = [bias, sequence_lens, initial_h, initial_c, peepholes]
+        return self._add(IRNNLayer, [input, weights, recurrence], {"mode": mode}, optional=optional)
+
+    def add_nms(
+        self, boxes: ITensor, scores: ITensor, max_output_boxes_per_class: ITensor
+    ) -> INMSLayer | None:
+        return self._add(INMSLayer, [boxes, scores, max_output_boxes_per_class], {})
+
+    def add_unique(self, input: ITensor) -> IUniqueLayer | None:
+        """Extension: ONNX Unique (see IUniqueLayer)."""
+        return self._add(IUniqueLayer, [input], {})
+
+    def add_lp_pooling(self, input: ITensor, window_size: Any, p: float) -> ILpPoolingLayer | None:
+        """Extension: ONNX LpPool (see ILpPoolingLayer)."""
+        return self._add(ILpPoolingLayer, [input], {"window_size_nd": window_size, "p": p})
+
+    def add_det(self, input: ITensor) -> IDetLayer | None:
+        """Extension: ONNX Det (see IDetLayer)."""
+        return self._add(IDetLayer, [input], {})
+
+    def add_dft(
+        self, input: ITensor, axis: int, inverse: bool = False, onesided: bool = False
+    ) -> IDFTLayer | None:
+        """Extension: ONNX DFT (see IDFTLayer); set dft_length with set_input(1, ...)."""
+        attrs = {"axis": axis, "inverse": inverse, "onesided": onesided}
+        return self._add(IDFTLayer, [input], attrs)
+
+    def add_stft(
+        self, signal: ITensor, frame_step: ITensor, onesided: bool = True
+    ) -> ISTFTLayer | None:
+        """Extension: ONNX STFT (see ISTFTLayer); window and frame_length by set_input."""
+        return self._add(ISTFTLayer, [signal, frame_step], {"onesided": onesided})
+
+    def add_max_unpool(
+        self, input: ITensor, indices: ITensor, kernel_shape: Any
+    ) -> IMaxUnpoolLayer | None:
+        """Extension: ONNX MaxUnpool (see IMaxUnpoolLayer)."""
+        return self._add(IMaxUnpoolLayer, [input, indices], {"kernel_shape": kernel_shape})
+
+    def add_col2im(
+        self, input: ITensor, image_shape: ITensor, block_shape: ITensor
+    ) -> ICol2ImLayer | None:
+        """Extension: ONNX Col2Im (see ICol2ImLayer)."""
+        return self._add(ICol2ImLayer, [input, image_shape, block_shape], {})
+
     def add_resize(self, input: ITensor) -> IResizeLayer | None:
         return self._add(IResizeLayer, [input], {})
 
@@ -401,6 +473,19 @@ class INetworkDefinition:
         }
         return self._add(IDynamicQuantizeLayer, [input], attrs)
 
+    def add_plugin_v3(
+        self, inputs: Sequence[ITensor], shape_inputs: Sequence[ITensor], plugin: Any
+    ) -> IPluginV3Layer | None:
+        """A layer computed by `plugin` (an IPluginV3 with core, build and runtime capabilities)."""
+        inputs, shape_inputs = list(inputs), list(shape_inputs)
+        return self._add(
+            IPluginV3Layer,
+            [*inputs, *shape_inputs],
+            {},
+            plugin=plugin,
+            num_shape_inputs=len(shape_inputs),
+        )
+
     # -- internals --------------------------------------------------------------------------
 
     def _add(self, layer_type: type[ILayer], inputs: list, attrs: dict, **extra: Any):
@@ -474,31 +559,37 @@ class INetworkDefinition:
         return TensorMeta(tensor._input_dtype, tensor._input_shape)
 
     def _infer_upstream(self, target: ILayer | None) -> None:
-        """Infer `target` and every layer it depends on, depth first without recursion."""
+        """Infer `target` and every layer it depends on, depth first without recursion.
+
+        The stack is the current path (one pending producer is pushed at a time), so a
+        producer met again on the path is a cycle, while one reached twice by different
+        paths (a diamond, or `add_elementwise(y, y)`) is simply inferred once.
+        """
         if target is None:
             return
         stack = [target]
-        on_stack = {target}
+        on_path = {target}
         while stack:
             layer = stack[-1]
             if layer._outputs[0] in self._metas:
                 stack.pop()
-                on_stack.discard(layer)
+                on_path.discard(layer)
                 continue
-            pending = [
-                t._producer
-                for t in layer._node_inputs()
-                if isinstance(t, ITensor) and t._producer is not None and t not in self._metas
-            ]
-            if not pending:
+            producer = next(
+                (
+                    t._producer
+                    for t in layer._node_inputs()
+                    if isinstance(t, ITensor) and t._producer is not None and t not in self._metas
+                ),
+                None,
+            )
+            if producer is None:
                 self._infer_layer(layer)
-                continue
-            for producer in pending:
-                if producer in on_stack:
-                    self._fail(layer, f"layer '{layer.name}' is part of a cycle")
-                    break
+            elif producer in on_path:
+                self._fail(layer, f"layer '{layer.name}' is part of a cycle")
+            else:
                 stack.append(producer)
-                on_stack.add(producer)
+                on_path.add(producer)
 
     def _infer_layer(self, layer: ILayer) -> None:
         inputs: list[TensorMeta | None] = []

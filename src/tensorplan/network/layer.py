@@ -54,7 +54,10 @@ LAYER_TYPE_NAMES = {
     LayerType.QUANTIZE: "Quantize",
     LayerType.DEQUANTIZE: "Dequantize",
     LayerType.DYNAMIC_QUANTIZE: "DynamicQuantize",
+    LayerType.PLUGIN_V3: "PluginV3",
     LayerType.NON_ZERO: "NonZero",
+    LayerType.NMS: "NMS",
+    LayerType.PLUGIN: "Plugin",
 }
 
 

@@ -41,8 +41,7 @@ class ITensor:
 
     @name.setter
     def name(self, value: str) -> None:
-        self._name = str(value)
-        self._network._changed()
+        self._name = str(value)  # shapes do not depend on names: nothing to re-infer
 
     @property
     def shape(self) -> Dims:

@@ -14,15 +14,20 @@ from . import (
     fused,
     indexing,
     matmul,
+    misc,
+    nms,
     nonzero,
     normalization,
     padding,
+    plugin,
     pooling,
     quantize,
+    recurrent,
     reduce,
     resize,
     scale,
     shaping,
+    signal,
     squeeze,
 )
 from .base import Op
@@ -46,8 +51,13 @@ REGISTRY: dict[str, Op] = {
         fill,
         einsum,
         quantize,
-        nonzero,
         fused,
+        plugin,
+        nonzero,
+        nms,
+        misc,
+        signal,
+        recurrent,
     )
     for op in family.OPS
 }

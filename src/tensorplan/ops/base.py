@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from ..device import DATATYPES, torch_dtype
+from ..device import DATATYPES, storage_itemsize, torch_dtype
 from ..types import DataType, LayerType
 
 UNKNOWN = -1
@@ -53,11 +53,12 @@ class TensorMeta:
 
 
 def tensor_bytes(dtype: DataType, shape: Sequence[int]) -> int:
-    """Bytes of a tensor of `shape` and `dtype`."""
+    """Bytes of a tensor of `shape` and `dtype` in tensorplan's memory (sub-byte types take a
+    byte per element)."""
     count = 1
     for d in shape:
         count *= d
-    return int(count * dtype.itemsize)
+    return count * storage_itemsize(dtype)
 
 
 class Attr:

@@ -10,6 +10,7 @@ import bisect
 import itertools
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +44,10 @@ from .format import (
     PlanFlag,
     SectionKind,
 )
+from .host_code import KINDS as HOST_CODE_KINDS
+from .host_code import MAX_LIBRARIES, HostLibrary
 
+_SHA256 = re.compile("[0-9a-f]{64}")
 DTYPES = {t.name: t for t in DataType if t in TORCH_DTYPES}
 METADATA_KEYS = {
     "name", "values", "nodes", "inputs", "outputs", "constants", "profiles", "memory", "host_code"
@@ -180,6 +184,28 @@ def verify_sections(plan: memoryview, header: PlanHeader, threads: int = 1) -> N
             raise PlanError(f"section '{section.name}' is corrupted: its checksum does not match")
 
 
+def read_host_code(plan: memoryview, header: PlanHeader) -> list[HostLibrary]:
+    """Only the host-code libraries of a plan whose sections were verified: what a runtime
+    needs to decide how to run a plan (a version-compatible plan from another version may
+    hold metadata only its embedded lean runtime understands)."""
+    metadata = _metadata(plan, header)
+    return _Checker(metadata, header, plan).host_code(_obj(metadata, "metadata").get("host_code"))
+
+
+def host_code_names(plan: memoryview, header: PlanHeader) -> list[str]:
+    """The names the metadata gives the host-code libraries, read without touching the
+    host-code section (for messages about a plan whose host code is refused); [] when the
+    metadata cannot be read."""
+    try:
+        entries = _obj(_metadata(plan, header), "metadata").get("host_code")
+    except PlanError:
+        return []
+    if not isinstance(entries, list):
+        return []
+    names = [entry.get("name") for entry in entries[:MAX_LIBRARIES] if isinstance(entry, dict)]
+    return [name[:MAX_NAME_LENGTH] for name in names if isinstance(name, str)]
+
+
 def read_program(
     plan: memoryview, header: PlanHeader
 ) -> tuple[Program, dict[int, tuple[int, int]]]:
@@ -188,13 +214,16 @@ def read_program(
     Returns the program, whose graph holds no constant data yet, and the constants' layout in
     the weights section: value id -> (offset, nbytes).
     """
+    return _Checker(_metadata(plan, header), header, plan).program()
+
+
+def _metadata(plan: memoryview, header: PlanHeader) -> Any:
     section = header.sections[SectionKind.METADATA]
     raw = plan[section.offset : section.offset + section.length]
     try:
-        metadata = json.loads(bytes(raw).decode("utf-8"))
+        return json.loads(bytes(raw).decode("utf-8"))
     except (ValueError, RecursionError) as error:  # ValueError: bad UTF-8, JSON or huge ints
         raise PlanError(f"metadata is not valid JSON: {error}") from None
-    return _Checker(metadata, header, plan).program()
 
 
 class _Checker:
@@ -233,10 +262,16 @@ class _Checker:
         self.check_dataflow(graph)
         profiles = self.profiles(meta["profiles"], graph)
         memory = self.memory(meta["memory"], graph)
-        self.host_code(meta["host_code"])
+        host_code = self.host_code(meta["host_code"])
         name = _str(meta["name"], "name")
         program = Program(
-            name, graph, profiles, memory, int(self.header.flags), self.header.library_version
+            name,
+            graph,
+            profiles,
+            memory,
+            int(self.header.flags),
+            self.header.library_version,
+            host_code,
         )
         self.check_shapes(program)
         return program, layout
@@ -463,26 +498,51 @@ class _Checker:
         _check_slot_lifetimes(graph, slots)
         return MemoryPlan(arena_size, slots)
 
-    def host_code(self, items: Any) -> None:
-        """Host-code entries lie inside the host-code section (nothing of it is read here)."""
+    def host_code(self, items: Any) -> list[HostLibrary]:
+        """The host-code libraries, copied out of their section and checksummed (as data:
+        nothing of them is loaded here)."""
         section = self.header.sections.get(SectionKind.HOST_CODE)
-        for index, item in enumerate(_list(items, "host_code")):
+        items = _list(items, "host_code")
+        if section is not None and not items:
+            raise PlanError("the plan has a host-code section but its metadata lists no host code")
+        if len(items) > MAX_LIBRARIES:
+            raise PlanError(f"host_code lists {len(items)} libraries; at most {MAX_LIBRARIES}")
+        libraries = []
+        for index, item in enumerate(items):
             where = f"host_code[{index}]"
             if section is None:
                 raise PlanError(
                     f"{where}: metadata lists host code but the plan has no host-code section"
                 )
             obj = _obj(item, where)
-            if set(obj) != {"name", "kind", "offset", "nbytes"}:
-                raise PlanError(f"{where} must have exactly the keys name, kind, offset, nbytes")
+            if set(obj) != {"name", "kind", "offset", "nbytes", "sha256"}:
+                raise PlanError(
+                    f"{where} must have exactly the keys name, kind, offset, nbytes, sha256"
+                )
             name = _str(obj["name"], f"{where}.name")
-            _str(obj["kind"], f"{where}.kind")
-            end = _int(obj["offset"], f"{where}.offset") + _int(obj["nbytes"], f"{where}.nbytes")
+            kind = _str(obj["kind"], f"{where}.kind")
+            if kind not in HOST_CODE_KINDS:
+                raise PlanError(f"{where}: kind {kind!r} is not one of {list(HOST_CODE_KINDS)}")
+            digest = obj["sha256"]
+            if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
+                raise PlanError(f"{where}.sha256 must be 64 lowercase hexadecimal digits")
+            offset = _int(obj["offset"], f"{where}.offset")
+            end = offset + _int(obj["nbytes"], f"{where}.nbytes")
             if end > section.length:
                 raise PlanError(
                     f"{where}: '{name}' ends at byte {end} of the host-code section, "
                     f"which has {section.length} bytes"
                 )
+            start = section.offset + offset
+            library = HostLibrary(
+                name, kind, bytes(self.plan[start : section.offset + end]), digest
+            )
+            if not library.intact:
+                raise PlanError(
+                    f"host-code library '{name}' is corrupted: its sha256 does not match"
+                )
+            libraries.append(library)
+        return libraries
 
     def check_shapes(self, program: Program) -> None:
         """Infer every profile's extreme shapes: the graph must be consistent and fit its slots."""

@@ -19,6 +19,7 @@ from .format import (
     SECTION,
     VALUE_KEYS,
     WEIGHTS_ALIGNMENT,
+    PlanFlag,
     SectionKind,
     align,
 )
@@ -57,13 +58,25 @@ def write_plan(program: Program) -> bytes:
                 for value_id, (offset, size) in program.memory.slots.items()
             ],
         },
-        "host_code": [],
+        "host_code": [
+            {
+                "name": library.name,
+                "kind": library.kind,
+                "offset": offset,
+                "nbytes": len(library.data),
+                "sha256": library.sha256,
+            }
+            for library, offset in _layout_host_code(program)
+        ],
     }
     metadata_bytes = json.dumps(metadata, separators=(",", ":")).encode()
 
     sections: list[tuple[SectionKind, int, int]] = [(SectionKind.METADATA, 8, len(metadata_bytes))]
     if constants:
         sections.append((SectionKind.WEIGHTS, WEIGHTS_ALIGNMENT, weights_size))
+    host_code_size = sum(len(library.data) for library in program.host_code)
+    if program.host_code:
+        sections.append((SectionKind.HOST_CODE, 8, host_code_size))
     offset = HEADER.size + SECTION.size * len(sections)
     placed = []
     for kind, alignment, length in sections:
@@ -75,11 +88,14 @@ def write_plan(program: Program) -> bytes:
 
     metadata_offset = placed[0][2]
     view[metadata_offset : metadata_offset + len(metadata_bytes)] = metadata_bytes
+    starts = {kind: start for kind, _, start, _ in placed}
     if constants:
-        weights_offset = placed[1][2]
         for value_id, (constant_offset, nbytes) in constants.items():
-            start = weights_offset + constant_offset
+            start = starts[SectionKind.WEIGHTS] + constant_offset
             view[start : start + nbytes] = _raw_bytes(graph.constants[value_id])
+    for library, library_offset in _layout_host_code(program):
+        start = starts[SectionKind.HOST_CODE] + library_offset
+        view[start : start + len(library.data)] = library.data
 
     table = b"".join(
         SECTION.pack(kind, alignment, start, length, zlib.crc32(view[start : start + length]), 0)
@@ -90,7 +106,7 @@ def write_plan(program: Program) -> bytes:
         MAGIC,
         FORMAT_VERSION,
         HEADER.size,
-        program.flags,
+        _flags(program),
         len(placed),
         len(plan),
         __version__.encode(),
@@ -114,6 +130,21 @@ def _layout_constants(program: Program) -> tuple[dict[int, tuple[int, int]], int
         layout[value_id] = (offset, nbytes)
         offset += nbytes
     return layout, offset
+
+
+def _layout_host_code(program: Program) -> list[tuple]:
+    """Each host-code library with its offset in the host-code section (back to back)."""
+    layout, offset = [], 0
+    for library in program.host_code:
+        layout.append((library, offset))
+        offset += len(library.data)
+    return layout
+
+
+def _flags(program: Program) -> int:
+    """The program's flags, with HAS_HOST_CODE saying whether a host-code section follows."""
+    flags = program.flags & ~int(PlanFlag.HAS_HOST_CODE)
+    return flags | int(PlanFlag.HAS_HOST_CODE) if program.host_code else flags
 
 
 def _raw_bytes(tensor: torch.Tensor) -> memoryview:

@@ -401,7 +401,7 @@ class IExecutionContext:
             tuple(self._shapes[v] for v in self._inputs),
             tuple(addresses),
             self._arena_bytes.data_ptr(),
-            tuple(tuple(metas[v].value.tolist()) for v in self._hosts),
+            tuple(tuple(metas[v].value.reshape(-1).tolist()) for v in self._hosts),
         )
         if self._prepared is not None and self._prepared[0] == key:
             return self._prepared[1]

@@ -61,7 +61,10 @@ class Executor:
         """Metas of every value for these input shapes and shape-tensor input values (cached);
         GraphError when they do not fit."""
         host_values = host_values or {}
-        key = (tuple(input_shapes), tuple((v, tuple(t.tolist())) for v, t in host_values.items()))
+        key = (
+            tuple(input_shapes),
+            tuple((v, tuple(t.reshape(-1).tolist())) for v, t in host_values.items()),
+        )
         metas = self._shapes.get(key)
         if metas is None:
             graph = self.program.graph
@@ -127,7 +130,9 @@ class Executor:
             results = op.run_dynamic(inputs, node.attrs)
             for value_id, result in zip(node.outputs, results, strict=True):
                 metas[value_id] = TensorMeta(metas[value_id].dtype, tuple(result.shape))
-                if value_id in self._graph_outputs:
+                if value_id in tensors:  # an output of known shape, at its address
+                    tensors[value_id].copy_(result)
+                elif value_id in self._graph_outputs:
                     output_tensor(value_id, metas[value_id]).copy_(result)
                 tensors[value_id] = result
         else:

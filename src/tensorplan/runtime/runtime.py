@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
+import sys
 import warnings
+import weakref
 from typing import Any
 
 from ..device import execution_device, host_bytes
@@ -12,13 +15,27 @@ from ..errors import report_error
 from ..logging import ILogger
 from ..memory import IGpuAllocator, allocate
 from ..plan.format import PlanError, PlanFlag, SectionKind
-from ..plan.reader import read_header, read_program, verify_sections
+from ..plan.host_code import LEAN_RUNTIME, HostLibrary
+from ..plan.reader import (
+    host_code_names,
+    read_header,
+    read_host_code,
+    read_program,
+    verify_sections,
+)
+from ..plugins.library import LibraryError, PluginLibrary, open_library
 from ..plugins.registry import IPluginRegistry, get_plugin_registry
 from ..types import ErrorCodeTRT, TempfileControlFlag
+from ..version import __version__
 from .engine import ICudaEngine
+from .host_code import HostCodeError, load_host_library
+from .lean_archive import MAX_ARCHIVE_BYTES, ArchiveError, LeanArchive, load_package, read_archive
+from .plugins import bind_plugins
 from .stream_reader import IStreamReader, IStreamReaderV2, read_plan_stream
 
 DESERIALIZE = "IRuntime::deserializeCudaEngine"
+LOAD_RUNTIME = "IRuntime::loadRuntime"
+_runtime_numbers = itertools.count()
 ALL_TEMPFILE_FLAGS = (1 << int(TempfileControlFlag.ALLOW_IN_MEMORY_FILES)) | (
     1 << int(TempfileControlFlag.ALLOW_TEMPORARY_FILES)
 )
@@ -38,6 +55,12 @@ class Runtime:
         self._tempfile_control_flags = ALL_TEMPFILE_FLAGS
         self.engine_host_code_allowed = False
         self._plugin_registry = IPluginRegistry(parent=get_plugin_registry())
+        self._plugin_registry._logger = logger
+        self._number = next(_runtime_numbers)
+        self._host_libraries: dict[str, PluginLibrary] = {}
+        """Plugin libraries loaded from plans' host code, by sha256 (each loaded once)."""
+        self._module_names: list[str] = []
+        weakref.finalize(self, _forget_modules, self._module_names)
 
     # -- members ----------------------------------------------------------------------------
 
@@ -115,22 +138,28 @@ class Runtime:
     def get_plugin_registry(self) -> IPluginRegistry:
         return self._plugin_registry
 
-    def load_runtime(self, path: str) -> Runtime | None:
-        """Load a lean runtime from a file; None with a reported error when it cannot be."""
-        api = "IRuntime::loadRuntime"
+    def load_runtime(self, path: str) -> Any:
+        """A Runtime of the lean-runtime file at `path` (`tensorplan lean-runtime export`),
+        loaded in its own module namespace and sharing this runtime's logger, error recorder
+        and allocator; None with a reported error for a missing, corrupt or incompatible file."""
         try:
             with open(path, "rb") as file:
-                file.read(1)
-        except (OSError, TypeError) as error:
-            report_error(self, ErrorCodeTRT.INVALID_ARGUMENT, api, f"cannot read '{path}': {error}")
+                data = file.read(MAX_ARCHIVE_BYTES + 1)
+        except (OSError, TypeError, ValueError) as error:
+            detail = f"cannot read '{path}': {error}"
+            report_error(self, ErrorCodeTRT.INVALID_ARGUMENT, LOAD_RUNTIME, detail)
             return None
-        report_error(
-            self,
-            ErrorCodeTRT.UNSUPPORTED_STATE,
-            api,
-            f"'{path}' is not a tensorplan lean runtime this version can load",
-        )
-        return None
+        try:
+            archive = read_archive(data)
+        except ArchiveError as error:
+            report_error(
+                self,
+                ErrorCodeTRT.UNSUPPORTED_STATE,
+                LOAD_RUNTIME,
+                f"'{path}' is not a tensorplan lean runtime this version can load: {error}",
+            )
+            return None
+        return self._lean_runtime(archive, LOAD_RUNTIME, f"'{path}'")
 
     def __enter__(self) -> Runtime:
         warnings.warn(
@@ -157,12 +186,18 @@ class Runtime:
                     self,
                     ErrorCodeTRT.FAILED_INITIALIZATION,
                     DESERIALIZE,
-                    "the plan has the HAS_HOST_CODE flag: it carries host code, which this "
-                    "runtime refuses; set Runtime.engine_host_code_allowed = True to allow it",
+                    "the plan has the HAS_HOST_CODE flag: it carries host code "
+                    f"({_names(plan, header)}), which this runtime refuses; set "
+                    "Runtime.engine_host_code_allowed = True to allow it",
                     category="API Usage Error",
                 )
                 return None
             verify_sections(plan, header, self._max_threads)
+            host_code = read_host_code(plan, header) if has_host_code else []
+            lean = [library for library in host_code if library.kind == LEAN_RUNTIME]
+            compatible = header.flags & PlanFlag.VERSION_COMPATIBLE
+            if lean and compatible and header.library_version != __version__:
+                return self._deserialize_with_lean_runtime(plan, header, lean[0])
             program, layout = read_program(plan, header)
         except PlanError as error:
             if error.incompatible:
@@ -178,18 +213,13 @@ class Runtime:
                     self, ErrorCodeTRT.UNSPECIFIED_ERROR, DESERIALIZE, str(error), "Serialization"
                 )
             return None
-        if has_host_code:
-            report_error(
-                self,
-                ErrorCodeTRT.UNSUPPORTED_STATE,
-                DESERIALIZE,
-                "the plan carries host code (HAS_HOST_CODE), and this version of tensorplan "
-                "cannot load host code yet; rebuild the plan without it",
-            )
+        if not self._load_plugin_libraries(program.host_code):
+            return None
+        device = execution_device()
+        if not bind_plugins(self, program, self._plugin_registry, device):
             return None
         weights = header.sections.get(SectionKind.WEIGHTS)
         size = weights.length if weights else 0
-        device = execution_device()
         allocation = allocate(self, DESERIALIZE, self.gpu_allocator, size, device, "weights")
         if allocation is None:
             return None
@@ -197,6 +227,83 @@ class Runtime:
             source = host_bytes(plan[weights.offset : weights.offset + size])
             allocation.bytes.copy_(source)
         return ICudaEngine(self, program, allocation, layout)
+
+    # -- host code ----------------------------------------------------------------------------
+
+    def _load_plugin_libraries(self, libraries: list[HostLibrary]) -> bool:
+        """Load the plan's plugin libraries (once per runtime) and register their creators in
+        this runtime's registry only; False with a reported error when one cannot be."""
+        for library in libraries:
+            if library.kind == LEAN_RUNTIME or library.sha256 in self._host_libraries:
+                continue
+            module_name = f"_tensorplan_hostcode_{library.sha256[:16]}_{self._number}"
+            try:
+                loaded = load_host_library(
+                    library,
+                    self._tempfile_control_flags,
+                    self._temporary_directory,
+                    lambda path, library=library, module_name=module_name: open_library(
+                        library.kind, path, library.name, module_name
+                    ),
+                )
+            except (HostCodeError, LibraryError) as error:
+                report_error(self, ErrorCodeTRT.FAILED_INITIALIZATION, DESERIALIZE, str(error))
+                return False
+            if not self._plugin_registry.register_library(loaded, DESERIALIZE):
+                return False
+            if loaded.module_name:
+                self._module_names.append(loaded.module_name)
+            self._host_libraries[library.sha256] = loaded
+        return True
+
+    def _deserialize_with_lean_runtime(
+        self, plan: memoryview, header: Any, library: HostLibrary
+    ) -> Any:
+        """Run a version-compatible plan of another tensorplan version through the lean
+        runtime it embeds, materialized per the temp-file flags."""
+        try:
+            archive = load_host_library(
+                library,
+                self._tempfile_control_flags,
+                self._temporary_directory,
+                lambda path: read_archive(_read_file(path)),
+            )
+        except (HostCodeError, ArchiveError) as error:
+            detail = f"the plan's embedded lean runtime cannot be loaded: {error}"
+            report_error(self, ErrorCodeTRT.FAILED_INITIALIZATION, DESERIALIZE, detail)
+            return None
+        if archive.version != header.library_version:
+            report_error(
+                self,
+                ErrorCodeTRT.FAILED_INITIALIZATION,
+                DESERIALIZE,
+                f"the plan was built by tensorplan {header.library_version} but its embedded "
+                f"lean runtime is version {archive.version}",
+            )
+            return None
+        runtime = self._lean_runtime(archive, DESERIALIZE, "the plan's embedded lean runtime")
+        if runtime is None:
+            return None
+        runtime.engine_host_code_allowed = True
+        runtime.tempfile_control_flags = self._tempfile_control_flags
+        runtime.temporary_directory = self._temporary_directory
+        runtime.max_threads = self._max_threads
+        return runtime.deserialize_cuda_engine(bytes(plan))
+
+    def _lean_runtime(self, archive: LeanArchive, api: str, what: str) -> Any:
+        """A Runtime of a checked lean-runtime archive, sharing this runtime's logger, error
+        recorder and allocator; its plugin registry searches this runtime's next."""
+        try:
+            package = load_package(archive)
+            runtime = package.Runtime(self._logger)
+        except Exception as error:  # the archive's code failed to import: report, not crash
+            detail = f"{what} (tensorplan {archive.version}) could not be loaded: {error!r}"
+            report_error(self, ErrorCodeTRT.FAILED_INITIALIZATION, api, detail)
+            return None
+        runtime.error_recorder = self._error_recorder
+        runtime.gpu_allocator = self.gpu_allocator
+        runtime.get_plugin_registry()._parent = self._plugin_registry
+        return runtime
 
     def _plan_bytes(self, source: Any) -> memoryview:
         """The plan as a flat byte view, read from a stream reader if that is what `source` is."""
@@ -224,3 +331,20 @@ class Runtime:
             with contextlib.suppress(TypeError, ValueError):  # formats cast() does not know
                 return view.cast("B")
         return memoryview(view.tobytes())
+
+
+def _names(plan: memoryview, header: Any) -> str:
+    """The host-code libraries a plan lists, for the refusal message (their names only)."""
+    names = host_code_names(plan, header)
+    return ", ".join(f"'{name}'" for name in names) if names else "unnamed libraries"
+
+
+def _read_file(path: str) -> bytes:
+    with open(path, "rb") as file:
+        return file.read(MAX_ARCHIVE_BYTES + 1)
+
+
+def _forget_modules(names: list[str]) -> None:
+    """Remove a garbage-collected runtime's private host-code modules from sys.modules."""
+    for name in names:
+        sys.modules.pop(name, None)

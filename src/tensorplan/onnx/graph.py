@@ -1,0 +1,310 @@
+"""Importing a checked ONNX model into a network: inputs, initializers, nodes, outputs.
+
+Each node goes to the importer of its op (importers/); an op without one but whose schema
+defines it as a function of other ops (onnx.defs: function bodies) is imported by
+expanding that body, node by node. Every failure is a ModelError naming the node.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+
+import onnx
+from onnx import AttributeProto
+
+from ..network.definition import INetworkDefinition
+from ..network.tensor import ITensor
+from ..ops.base import UNKNOWN
+from ..types import ErrorCode
+from .context import ImportContext, OnnxNode
+from .importers import find_importer
+from .model import (
+    DEFAULT_DOMAINS,
+    OLDEST_OPSET,
+    ModelError,
+    datatype_of,
+    onnx_type_of,
+    to_array,
+    topological_order,
+)
+
+NEWEST_OPSET = onnx.defs.onnx_opset_version()
+
+
+def import_model(network: INetworkDefinition, model: onnx.ModelProto) -> ImportContext:
+    """Add the model's graph to `network`; the context holds the tensor of every value."""
+    opsets = _opsets(model)
+    graph = model.graph
+    producers = {name: node for node in graph.node for name in node.output if name}
+    ctx = ImportContext(network, producers)
+    importer = GraphImporter(ctx, opsets, {f.name: f for f in model.functions})
+    initializers = {tensor.name: tensor for tensor in graph.initializer}
+    for tensor in graph.sparse_initializer:
+        raise ModelError(
+            ErrorCode.UNSUPPORTED_GRAPH,
+            f"sparse initializer '{tensor.values.name}' is not supported; store it dense",
+        )
+    for value in graph.input:
+        if value.name not in initializers:
+            ctx.tensors[value.name] = _add_input(network, value)
+            ctx.graph_inputs.add(value.name)
+    importer.initializers = initializers
+    known = set(ctx.tensors) | set(initializers)
+    for index in topological_order(graph, known):
+        importer.import_node(graph.node[index], index, opsets)
+    for value in graph.output:
+        tensor = importer.lookup(value.name, None)
+        if tensor is None:
+            raise ModelError(
+                ErrorCode.INVALID_GRAPH,
+                f"graph output '{value.name}' is not produced by any node or initializer",
+            )
+        if tensor.is_network_input or tensor.is_network_output or tensor.name != value.name:
+            tensor = ctx.identity(tensor)
+            tensor.name = value.name
+        network.mark_output(tensor)
+    return ctx
+
+
+class GraphImporter:
+    """Imports nodes into a context: one importer call, or a function body's expansion."""
+
+    def __init__(
+        self, ctx: ImportContext, opsets: dict[str, int], functions: dict[str, onnx.FunctionProto]
+    ) -> None:
+        self.ctx = ctx
+        self.opsets = opsets
+        self.functions = functions
+        self.initializers: dict[str, onnx.TensorProto] = {}
+        self._expansions = itertools.count()
+
+    def lookup(self, name: str, node: OnnxNode | None) -> ITensor | None:
+        """The tensor of an ONNX value, creating initializers' constants on first use."""
+        tensor = self.ctx.tensors.get(name)
+        if tensor is None and name in self.initializers:
+            proto = self.initializers[name]
+            array = to_array(proto, f"initializer '{name}'")
+            tensor = self.ctx.constant(array, datatype_of(proto.data_type, f"initializer '{name}'"))
+            tensor.name = name
+            self.ctx.tensors[name] = tensor
+        return tensor
+
+    def import_node(
+        self, proto: onnx.NodeProto, index: int, opsets: dict[str, int], label: str | None = None
+    ) -> None:
+        domain = "" if proto.domain in DEFAULT_DOMAINS else proto.domain
+        inputs = []
+        for position, name in enumerate(proto.input):
+            tensor = self.lookup(name, None) if name else None
+            if name and tensor is None:
+                raise ModelError(
+                    ErrorCode.INVALID_GRAPH,
+                    f"input {position} '{name}' is not a graph input, an initializer or the "
+                    "output of an earlier node",
+                    index,
+                    proto.name,
+                    proto.op_type,
+                )
+            inputs.append(tensor)
+        node = OnnxNode(proto, index, opsets.get(domain, 0), inputs)
+        if domain not in opsets:
+            raise node.unsupported(f"the model imports no opset for domain '{proto.domain}'")
+        label = label or proto.name or f"{proto.op_type}_{index}"
+        try:
+            self._import(node, domain, label)
+        except ModelError as error:
+            if error.node < 0:  # raised below the importer: it is about this node
+                error.node, error.node_name, error.node_operator = index, proto.name, proto.op_type
+            raise
+
+    def _import(self, node: OnnxNode, domain: str, label: str) -> None:
+        network = self.ctx.network
+        first_layer = network.num_layers
+        importer = find_importer(node.op_type) if domain == "" else None
+        if importer is None:
+            self._assign_outputs(node, self._expand(node, domain, label))
+            return
+        results = importer(self.ctx, node)
+        outputs = [results] if isinstance(results, ITensor) else list(results)
+        for position, layer in enumerate(network._layers[first_layer:]):
+            layer.name = label if position == 0 else f"{label} [{position}]"
+            for output_index, tensor in enumerate(layer._outputs):
+                if tensor.name not in self.ctx.tensors:
+                    suffix = "" if len(layer._outputs) == 1 else f"_{output_index}"
+                    tensor.name = f"{layer.name}_output{suffix}"
+        self._assign_outputs(node, outputs)
+
+    def _assign_outputs(self, node: OnnxNode, outputs: list[ITensor | None]) -> None:
+        for position, name in enumerate(node.proto.output):
+            if not name:
+                continue
+            tensor = outputs[position] if position < len(outputs) else None
+            if tensor is None:
+                raise node.error(
+                    ErrorCode.UNSUPPORTED_NODE,
+                    f"output {position} ('{name}') is not supported by this importer",
+                )
+            self.ctx.meta(tensor)  # shape inference must succeed for every output
+            if self.ctx.tensors.get(name) is tensor:  # named by a function body's node
+                continue
+            if tensor.is_network_input or tensor.name in self.ctx.tensors:
+                tensor = self.ctx.identity(tensor)
+            tensor.name = name
+            self.ctx.tensors[name] = tensor
+
+    # -- function bodies ----------------------------------------------------------------------
+
+    def _expand(self, node: OnnxNode, domain: str, label: str) -> list[ITensor | None]:
+        """Import an op defined as a function of other ops by importing its body."""
+        function = self._function(node, domain)
+        if function is None:
+            raise node.unsupported(
+                f"no importer for operator '{node.op_type}' (domain '{node.proto.domain}', "
+                f"opset {node.opset}) and its schema defines no function body to expand"
+            )
+        opsets = dict(self.opsets)
+        for entry in function.opset_import:
+            opsets["" if entry.domain in DEFAULT_DOMAINS else entry.domain] = entry.version
+        prefix = f"{label}::{next(self._expansions)}::"
+        renamed = {
+            formal: actual for formal, actual in zip(function.input, node.proto.input, strict=False)
+        }
+        renamed.update(zip(function.output, node.proto.output, strict=False))
+        attributes = self._attribute_values(node, function)
+        for position, body_node in enumerate(function.node):
+            inner = _rename(body_node, renamed, prefix, attributes)
+            try:
+                self.import_node(
+                    inner, node.index, opsets, f"{label}/{body_node.op_type}_{position}"
+                )
+            except ModelError as error:  # reported as the caller's (keeping its kind)
+                error.desc = (
+                    f"in the expansion of '{node.op_type}' (function body node {position}, "
+                    f"{body_node.op_type}): {error.desc}"
+                )
+                error.node, error.node_name = node.index, node.proto.name
+                error.node_operator = node.op_type
+                raise
+        return [self.ctx.tensors.get(name) if name else None for name in node.proto.output]
+
+    def _function(self, node: OnnxNode, domain: str) -> onnx.FunctionProto | None:
+        local = self.functions.get(node.op_type)
+        if local is not None and local.domain == node.proto.domain:
+            return local
+        try:
+            schema = onnx.defs.get_schema(node.op_type, node.opset, domain)
+        except onnx.defs.SchemaError:
+            return None
+        if schema.deprecated:
+            return None
+        function = onnx.FunctionProto()
+        if schema.has_function:
+            body = schema.get_function_with_opset_version(node.opset)
+            if not body:
+                return schema.function_body
+            function.ParseFromString(body)
+            return function
+        if schema.has_context_dependent_function:
+            types = [_type_proto(self.ctx, tensor) for tensor in node.inputs]
+            body = schema.get_context_dependent_function_with_opset_version(
+                node.opset, node.proto.SerializeToString(), [t.SerializeToString() for t in types]
+            )
+            if not body:
+                return None
+            function.ParseFromString(body)
+            return function
+        return None
+
+    def _attribute_values(
+        self, node: OnnxNode, function: onnx.FunctionProto
+    ) -> dict[str, AttributeProto]:
+        """Values for the body's attribute references: the node's, else the defaults."""
+        values = {a.name: a for a in function.attribute_proto}
+        local = self.functions.get(node.op_type) is function
+        if not local:
+            domain = "" if node.proto.domain in DEFAULT_DOMAINS else node.proto.domain
+            schema = onnx.defs.get_schema(node.op_type, node.opset, domain)
+            for name, spec in schema.attributes.items():
+                if spec.default_value.type != AttributeProto.UNDEFINED:
+                    values[name] = spec.default_value
+        values.update((a.name, a) for a in node.proto.attribute)
+        return values
+
+
+def _rename(
+    node: onnx.NodeProto, renamed: dict[str, str], prefix: str, attributes: dict
+) -> onnx.NodeProto:
+    """A body node over the caller's names, its attribute references resolved."""
+    inner = onnx.NodeProto()
+    inner.CopyFrom(node)
+    del inner.input[:]
+    inner.input.extend(_names(node.input, renamed, prefix))
+    del inner.output[:]
+    inner.output.extend(_names(node.output, renamed, prefix))
+    inner.name = prefix + node.name if node.name else ""
+    del inner.attribute[:]
+    for attribute in node.attribute:
+        if attribute.ref_attr_name:
+            value = attributes.get(attribute.ref_attr_name)
+            if value is None:
+                continue
+            resolved = AttributeProto()
+            resolved.CopyFrom(value)
+            resolved.name = attribute.name
+            inner.attribute.append(resolved)
+        else:
+            inner.attribute.append(attribute)
+    return inner
+
+
+def _names(names: Iterable[str], renamed: dict[str, str], prefix: str) -> list[str]:
+    return [renamed[name] if name in renamed else (prefix + name if name else "") for name in names]
+
+
+def _type_proto(ctx: ImportContext, tensor: ITensor | None) -> onnx.TypeProto:
+    if tensor is None:
+        return onnx.TypeProto()
+    shape = [None if d == UNKNOWN else d for d in ctx.shape(tensor)]
+    return onnx.helper.make_tensor_type_proto(onnx_type_of(ctx.dtype(tensor)), shape)
+
+
+def _opsets(model: onnx.ModelProto) -> dict[str, int]:
+    """The imported opset version per domain ('' for the default one), checked."""
+    opsets = {}
+    for entry in model.opset_import:
+        domain = "" if entry.domain in DEFAULT_DOMAINS else entry.domain
+        opsets[domain] = int(entry.version)
+    version = opsets.get("")
+    if version is not None and not OLDEST_OPSET <= version <= NEWEST_OPSET:
+        raise ModelError(
+            ErrorCode.UNSUPPORTED_GRAPH,
+            f"the model uses opset {version} of the default domain; tensorplan imports opsets "
+            f"{OLDEST_OPSET} to {NEWEST_OPSET}",
+        )
+    return opsets
+
+
+def _add_input(network: INetworkDefinition, value: onnx.ValueInfoProto) -> ITensor:
+    kind = value.type.WhichOneof("value")
+    if kind != "tensor_type":
+        raise ModelError(
+            ErrorCode.UNSUPPORTED_GRAPH,
+            f"graph input '{value.name}' is a {kind or 'value of no type'}; only tensors are "
+            "supported",
+        )
+    tensor_type = value.type.tensor_type
+    dtype = datatype_of(tensor_type.elem_type, f"graph input '{value.name}'")
+    if not tensor_type.HasField("shape"):
+        raise ModelError(
+            ErrorCode.UNSUPPORTED_GRAPH,
+            f"graph input '{value.name}' has no shape; its rank must be known",
+        )
+    dims = tuple(
+        d.dim_value if d.HasField("dim_value") and d.dim_value >= 0 else UNKNOWN
+        for d in tensor_type.shape.dim
+    )
+    tensor = network.add_input(value.name, dtype, dims)
+    if tensor is None:
+        raise ModelError(ErrorCode.INVALID_GRAPH, f"graph input '{value.name}' was refused")
+    return tensor
