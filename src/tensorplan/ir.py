@@ -147,6 +147,8 @@ class Program:
     library_version: str = ""
     host_code: list = field(default_factory=list)
     """The plan's host-code libraries (plan/host_code.py HostLibrary), as data."""
+    tf32: bool = True
+    """Whether float32 matrix products and convolutions may use TF32 (BuilderFlag.TF32)."""
 
     @property
     def host_inputs(self) -> list[int]:

@@ -98,7 +98,7 @@ def test_build_default_output_is_next_to_the_model(tmp_path, capsys):
 def test_run_an_onnx_model_directly_with_random_inputs(tmp_path, capsys):
     outputs = tmp_path / "out.npz"
     code = main(["run", SHIPPED, "--shapes", "images:2x3x32x32", "--iterations", "5",
-                 "--save-outputs", str(outputs)])  # fmt: skip
+                 "--noTF32", "--save-outputs", str(outputs)])  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0, out
     assert "input  images: float32 [2, 3, 32, 32]" in out

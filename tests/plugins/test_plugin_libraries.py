@@ -325,7 +325,8 @@ const TPPluginCreator *const *getCreators(int32_t *nb) { *nb = 1; return creator
 
 
 @pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler")
-def test_a_shared_library_plugin_through_the_c_abi(tmp_path, logger, directories):
+def test_a_shared_library_plugin_through_the_c_abi(tmp_path, logger, directories, monkeypatch):
+    monkeypatch.setenv("TENSORPLAN_DEVICE", "cpu")  # the C kernel reads host pointers
     source, library = tmp_path / "offset.c", tmp_path / "liboffset.so"
     source.write_text(C_LIBRARY)
     subprocess.run(["cc", "-shared", "-fPIC", "-O1", "-o", str(library), str(source)], check=True)

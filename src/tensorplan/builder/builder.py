@@ -185,7 +185,8 @@ class Builder:
             )
         except ValueError as error:
             raise BuildError(str(error)) from None
-        return Program(network.name, graph, profiles, memory, flags, host_code=host_code)
+        tf32 = config.get_flag(BuilderFlag.TF32)
+        return Program(network.name, graph, profiles, memory, flags, host_code=host_code, tf32=tf32)
 
 
 def _profiles(graph: Graph, config: IBuilderConfig, shape_tensors: set[str]) -> list[Profile]:

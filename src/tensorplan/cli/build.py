@@ -46,6 +46,7 @@ class BuildOptions:
     max_shapes: Shapes = field(default_factory=dict)
     fp16: bool = False
     bf16: bool = False
+    tf32: bool = True
     workspace_mib: int | None = None
 
     @classmethod
@@ -57,6 +58,7 @@ class BuildOptions:
             max_shapes=_merged(args.max_shapes),
             fp16=args.fp16,
             bf16=args.bf16,
+            tf32=not args.no_tf32,
             workspace_mib=args.workspace,
         )
 
@@ -97,6 +99,12 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fp16", action="store_true", help="allow FP16 kernels")
     parser.add_argument("--bf16", action="store_true", help="allow BF16 kernels")
     parser.add_argument(
+        "--noTF32",
+        dest="no_tf32",
+        action="store_true",
+        help="keep float32 matrix products and convolutions in full FP32 on GPUs (no TF32)",
+    )
+    parser.add_argument(
         "--workspace", type=not_negative, metavar="MiB", help="workspace pool limit"
     )
 
@@ -135,6 +143,8 @@ def build_onnx(
         config.set_flag(BuilderFlag.FP16)
     if options.bf16:
         config.set_flag(BuilderFlag.BF16)
+    if not options.tf32:
+        config.clear_flag(BuilderFlag.TF32)
     if options.workspace_mib is not None:
         config.set_memory_pool_limit(MemoryPoolType.WORKSPACE, options.workspace_mib << 20)
     profile = _profile(builder, network, options, logger)

@@ -50,7 +50,8 @@ from .host_code import MAX_LIBRARIES, HostLibrary
 _SHA256 = re.compile("[0-9a-f]{64}")
 DTYPES = {t.name: t for t in DataType if t in TORCH_DTYPES}
 METADATA_KEYS = {
-    "name", "values", "nodes", "inputs", "outputs", "constants", "profiles", "memory", "host_code"
+    "name", "values", "nodes", "inputs", "outputs", "constants", "profiles", "memory", "host_code",
+    "tf32",
 }  # fmt: skip
 
 
@@ -264,6 +265,8 @@ class _Checker:
         memory = self.memory(meta["memory"], graph)
         host_code = self.host_code(meta["host_code"])
         name = _str(meta["name"], "name")
+        if not isinstance(meta["tf32"], bool):
+            raise PlanError(f"tf32 must be true or false, got {meta['tf32']!r}")
         program = Program(
             name,
             graph,
@@ -272,6 +275,7 @@ class _Checker:
             int(self.header.flags),
             self.header.library_version,
             host_code,
+            meta["tf32"],
         )
         self.check_shapes(program)
         return program, layout

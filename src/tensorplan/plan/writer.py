@@ -31,6 +31,7 @@ def write_plan(program: Program) -> bytes:
     constants, weights_size = _layout_constants(program)
     metadata = {
         "name": program.name,
+        "tf32": program.tf32,
         "values": [
             {"name": v.name, "dtype": v.dtype.name, "shape": list(v.shape)} for v in graph.values
         ],

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from ..device import execution_device, tensor_at, torch_dtype
 from ..types import DataType, DimensionOperation, PluginFieldType, TensorRTPhase
@@ -486,9 +487,11 @@ def _attribute_type(plugin_id: str, name: str, hint: Any) -> Callable[[Any], Any
         if hint is str:
             return lambda v: v.decode() if isinstance(v, bytes) else str(v)
         return lambda v: hint(v.item() if isinstance(v, np.generic) else v)
-    if typing.get_origin(hint) is np.ndarray:
-        dtype_hint = typing.get_args(hint)[1]
-        dtype = np.dtype(typing.get_args(dtype_hint)[0])
+    if typing.get_origin(hint) in (np.ndarray, npt.NDArray):
+        # NDArray[x] is ndarray[shape, dtype[x]], or (newer numpy) an alias taking x itself
+        last = typing.get_args(hint)[-1]
+        scalar = typing.get_args(last)[0] if typing.get_origin(last) is np.dtype else last
+        dtype = np.dtype(scalar)
         if dtype in NUMPY_FIELD_TYPES:
             return lambda v: np.ascontiguousarray(v, dtype=dtype).reshape(-1)
     raise TypeError(

@@ -15,7 +15,7 @@ from ..memory import ALIGNMENT, allocate
 from ..ops.base import UNKNOWN, TensorMeta
 from ..types import Dims, ErrorCodeTRT, ExecutionContextAllocationStrategy, as_shape
 from .cuda_graph import GraphRunner
-from .executor import ExecutionError, run_steps
+from .executor import ExecutionError, run_steps, tf32_mode
 from .output_allocator import IOutputAllocator
 
 if TYPE_CHECKING:
@@ -286,7 +286,7 @@ class IExecutionContext:
         try:
             if self._engine._device.type == "cuda":
                 stream = self._stream(int(stream_handle))
-                with torch.cuda.stream(stream):
+                with torch.cuda.stream(stream), tf32_mode(self._engine._program.tf32):
                     if self._executor.data_dependent:
                         self._run(steps)
                     else:

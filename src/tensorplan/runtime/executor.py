@@ -6,7 +6,8 @@ Everything that can be prepared is prepared once per shapes-and-addresses: a ste
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,6 +160,18 @@ class Executor:
     def io_tensor(self, address: int, meta: TensorMeta) -> torch.Tensor:
         """The tensor at a user's address (device pointer on GPU, host pointer on CPU)."""
         return tensor_at(address, meta.shape, torch_dtype(meta.dtype), self.device)
+
+
+@contextlib.contextmanager
+def tf32_mode(enabled: bool) -> Iterator[None]:
+    """Let float32 matrix products and convolutions use TF32 as the plan was built
+    (BuilderFlag.TF32); torch's switches are process-wide, so they are restored after."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = enabled
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
 def run_steps(steps: list[Step]) -> None:
