@@ -177,12 +177,20 @@ def check_fixed_header(plan: memoryview) -> int:
     return file_size
 
 
-def verify_sections(plan: memoryview, header: PlanHeader, threads: int = 1) -> None:
-    """Check each section's CRC-32 (large sections in parallel chunks)."""
-    for section in header.sections.values():
-        data = plan[section.offset : section.offset + section.length]
-        if crc32(data, threads) != section.crc:
-            raise PlanError(f"section '{section.name}' is corrupted: its checksum does not match")
+def verify_sections(
+    plan: memoryview, header: PlanHeader, threads: int = 1, skip: frozenset = frozenset()
+) -> None:
+    """Check each section's CRC-32 (large sections in parallel chunks), except the kinds in
+    `skip` (the runtime checks the weights while it uploads them)."""
+    for kind, section in header.sections.items():
+        if kind not in skip:
+            verify_section(plan, section, threads)
+
+
+def verify_section(plan: memoryview, section: Section, threads: int = 1) -> None:
+    data = plan[section.offset : section.offset + section.length]
+    if crc32(data, threads) != section.crc:
+        raise PlanError(f"section '{section.name}' is corrupted: its checksum does not match")
 
 
 def read_host_code(plan: memoryview, header: PlanHeader) -> list[HostLibrary]:

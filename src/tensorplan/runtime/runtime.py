@@ -8,6 +8,7 @@ import os
 import sys
 import warnings
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..device import execution_device, host_bytes
@@ -21,6 +22,7 @@ from ..plan.reader import (
     read_header,
     read_host_code,
     read_program,
+    verify_section,
     verify_sections,
 )
 from ..plugins.library import LibraryError, PluginLibrary, open_library
@@ -192,7 +194,7 @@ class Runtime:
                     category="API Usage Error",
                 )
                 return None
-            verify_sections(plan, header, self._max_threads)
+            verify_sections(plan, header, self._max_threads, skip=frozenset({SectionKind.WEIGHTS}))
             host_code = read_host_code(plan, header) if has_host_code else []
             lean = [library for library in host_code if library.kind == LEAN_RUNTIME]
             compatible = header.flags & PlanFlag.VERSION_COMPATIBLE
@@ -223,10 +225,28 @@ class Runtime:
         allocation = allocate(self, DESERIALIZE, self.gpu_allocator, size, device, "weights")
         if allocation is None:
             return None
-        if size:
-            source = host_bytes(plan[weights.offset : weights.offset + size])
-            allocation.bytes.copy_(source)
+        if size and not self._upload_weights(plan, weights, allocation):
+            allocation.release()
+            return None
         return ICudaEngine(self, program, allocation, layout)
+
+    def _upload_weights(self, plan: memoryview, weights: Any, allocation: Any) -> bool:
+        """Copy the weights section to the device while its checksum is computed (on up to
+        `max_threads` threads), so that loading takes the longer of the two, not their sum;
+        False with a reported error when the checksum does not match."""
+        source = host_bytes(plan[weights.offset : weights.offset + weights.length])
+        with ThreadPoolExecutor(max_workers=1) as copier:
+            copied = copier.submit(allocation.bytes.copy_, source)
+            try:
+                verify_section(plan, weights, self._max_threads)
+            except PlanError as error:
+                copied.result()
+                report_error(
+                    self, ErrorCodeTRT.UNSPECIFIED_ERROR, DESERIALIZE, str(error), "Serialization"
+                )
+                return False
+            copied.result()
+        return True
 
     # -- host code ----------------------------------------------------------------------------
 
