@@ -53,6 +53,14 @@ class Executor:
             for index, value_id in enumerate(node.inputs)
             if index in op.shape_inputs and value_id is not None
         }
+        self._device_reads = set(graph.outputs) | {
+            value_id
+            for node, op in zip(graph.nodes, self._ops, strict=True)
+            for index, value_id in enumerate(node.inputs)
+            if index not in op.shape_inputs and value_id is not None
+        }
+        """Values some kernel reads on the device, or the user does: the others need no
+        device copy when shape inference already knows them (shape arithmetic)."""
 
     def infer(
         self,
@@ -88,10 +96,23 @@ class Executor:
             tensors[value_id] = _view(arena, offset, meta)
         steps = []
         for node, op in zip(graph.nodes, self._ops, strict=True):
+            if all(metas[v].value is not None for v in node.outputs):
+                # known on the host already: no kernel, and a copy only where one is read
+                needed = [v for v in node.outputs if v in self._device_reads]
+                if needed:
+                    values = [self._staged(metas[v].value) for v in needed]
+                    outputs = [tensors[v] for v in needed]
+                    steps.append(Step(node.name, _copy_values, values, outputs, {}))
+                continue
             inputs = _node_inputs(node, op, metas, tensors)
             outputs = [tensors[value_id] for value_id in node.outputs]
             steps.append(Step(node.name, op.run, inputs, outputs, node.attrs))
         return steps
+
+    def _staged(self, value: torch.Tensor) -> torch.Tensor:
+        """A host value ready to copy to the device: pinned on CUDA, so that the copy is
+        asynchronous and can be captured in a CUDA graph."""
+        return value.contiguous().pin_memory() if self.device.type == "cuda" else value
 
     def run_dynamic(
         self,
@@ -182,6 +203,13 @@ def run_steps(steps: list[Step]) -> None:
                 step.run(step.inputs, step.outputs, step.attrs)
             except Exception as error:  # any kernel failure becomes a reported error
                 raise ExecutionError(f"layer '{step.name}' failed: {error}") from error
+
+
+def _copy_values(
+    values: list[torch.Tensor], outputs: list[torch.Tensor], attrs: dict[str, Any]
+) -> None:
+    for value, output in zip(values, outputs, strict=True):
+        output.copy_(value, non_blocking=True)
 
 
 def _node_inputs(
