@@ -71,17 +71,22 @@ def reverse_sequence(ctx: ImportContext, node: OnnxNode) -> ITensor:
     return layer.get_output(0)
 
 
-def cum_sum(ctx: ImportContext, node: OnnxNode) -> ITensor:
-    x, axis = node.inputs
-    axis = ctx.reshape(ctx.cast(axis, DataType.INT64), ())
-    layer = ctx.network.add_cumulative(
-        x,
-        axis,
-        CumulativeOperation.SUM,
-        bool(node.attr("exclusive", "int", 0)),
-        bool(node.attr("reverse", "int", 0)),
-    )
-    return layer.get_output(0)
+def _cumulative(operation: CumulativeOperation):
+    """CumSum, and CumProd (CumulativeOperation.PROD, a tensorplan extension)."""
+
+    def cumulative(ctx: ImportContext, node: OnnxNode) -> ITensor:
+        x, axis = node.inputs
+        axis = ctx.reshape(ctx.cast(axis, DataType.INT64), ())
+        layer = ctx.network.add_cumulative(
+            x,
+            axis,
+            operation,
+            bool(node.attr("exclusive", "int", 0)),
+            bool(node.attr("reverse", "int", 0)),
+        )
+        return layer.get_output(0)
+
+    return cumulative
 
 
 def pad(ctx: ImportContext, node: OnnxNode) -> ITensor:
@@ -137,7 +142,8 @@ IMPORTERS = {
     "ScatterND": _scatter(ScatterMode.ND),
     "OneHot": one_hot,
     "ReverseSequence": reverse_sequence,
-    "CumSum": cum_sum,
+    "CumSum": _cumulative(CumulativeOperation.SUM),
+    "CumProd": _cumulative(CumulativeOperation.PROD),
     "Pad": pad,
     "Einsum": einsum,
 }
