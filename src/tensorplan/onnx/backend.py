@@ -27,6 +27,7 @@ from onnx.backend.base import Backend, BackendRep, Device, DeviceType
 from ..builder.builder import Builder
 from ..device import torch_dtype
 from ..logging import ILogger
+from ..runtime.output_allocator import IOutputAllocator
 from ..runtime.runtime import Runtime
 from ..types import DataType, TensorIOMode
 from .parser import OnnxParser
@@ -231,14 +232,13 @@ def execute(engine: Any, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarra
             address = tensor.data_ptr()
         context.set_tensor_address(name, address)
     outputs: dict[str, torch.Tensor] = {}
-    for index in range(engine.num_io_tensors):
-        name = engine.get_tensor_name(index)
-        if engine.get_tensor_mode(name) != TensorIOMode.OUTPUT:
-            continue
+    allocator = _OutputBuffers(device)
+    for name in _output_names(engine):
         shape = tuple(context.get_tensor_shape(name))
-        if any(d < 0 for d in shape):
-            raise BackendError(f"the shape of output '{name}' is not known: {list(shape)}")
         dtype = torch_dtype(engine.get_tensor_dtype(name))
+        if any(d < 0 for d in shape):  # data-dependent: sized while the engine runs
+            context.set_output_allocator(name, allocator)
+            continue
         outputs[name] = torch.empty(shape, dtype=dtype, device=device)
         context.set_tensor_address(name, outputs[name].data_ptr())
     stream = torch.cuda.current_stream().cuda_stream if device.type == "cuda" else 0
@@ -246,7 +246,33 @@ def execute(engine: Any, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarra
         raise BackendError("execution failed")
     if device.type == "cuda":
         torch.cuda.synchronize()
-    return {name: _to_numpy(tensor) for name, tensor in outputs.items()}
+    for name, shape in allocator.shapes.items():
+        dtype = torch_dtype(engine.get_tensor_dtype(name))
+        nbytes = int(np.prod(shape)) * torch.empty((), dtype=dtype).element_size()
+        outputs[name] = allocator.buffers[name][:nbytes].view(dtype).reshape(shape)
+    return {name: _to_numpy(outputs[name]) for name in _output_names(engine)}
+
+
+class _OutputBuffers(IOutputAllocator):
+    """Device buffers for outputs whose shapes the engine decides while it runs."""
+
+    def __init__(self, device: torch.device) -> None:
+        IOutputAllocator.__init__(self)
+        self.device = device
+        self.buffers: dict[str, torch.Tensor] = {}
+        self.shapes: dict[str, tuple[int, ...]] = {}
+
+    def reallocate_output(self, tensor_name: str, memory: int, size: int, alignment: int) -> int:
+        self.buffers[tensor_name] = torch.empty(max(size, 1), dtype=torch.uint8, device=self.device)
+        return self.buffers[tensor_name].data_ptr()
+
+    def notify_shape(self, tensor_name: str, shape: Any) -> None:
+        self.shapes[tensor_name] = tuple(shape)
+
+
+def _output_names(engine: Any) -> list[str]:
+    names = (engine.get_tensor_name(i) for i in range(engine.num_io_tensors))
+    return [name for name in names if engine.get_tensor_mode(name) == TensorIOMode.OUTPUT]
 
 
 def _to_torch(array: np.ndarray, dtype: DataType) -> torch.Tensor:

@@ -12,13 +12,13 @@ from collections.abc import Callable, Sequence
 
 from ...network.tensor import ITensor
 from ..context import ImportContext, OnnxNode
-from . import indexing, matmul, nn, pointwise, quantize, reduce, sampling, shaping
+from . import extension, indexing, matmul, nn, pointwise, quantize, reduce, sampling, shaping
 
 Importer = Callable[[ImportContext, OnnxNode], ITensor | Sequence[ITensor | None]]
 
 IMPORTERS: dict[str, Importer] = {
     op_type: importer
-    for family in (pointwise, shaping, reduce, matmul, nn, indexing, sampling, quantize)
+    for family in (pointwise, shaping, reduce, matmul, nn, indexing, sampling, quantize, extension)
     for op_type, importer in family.IMPORTERS.items()
 }
 

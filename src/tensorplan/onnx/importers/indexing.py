@@ -8,6 +8,7 @@ import numpy as np
 from ...network.layers.indexing import ScatterReduction
 from ...network.tensor import ITensor
 from ...types import (
+    BoundingBoxFormat,
     CumulativeOperation,
     DataType,
     ElementWiseOperation,
@@ -89,6 +90,45 @@ def _cumulative(operation: CumulativeOperation):
     return cumulative
 
 
+def non_zero(ctx: ImportContext, node: OnnxNode) -> ITensor:
+    return ctx.network.add_non_zero(node.inputs[0]).get_output(0)
+
+
+def compress(ctx: ImportContext, node: OnnxNode) -> ITensor:
+    """The slices where `condition` is true: gather at non_zero(condition) along the axis
+    (of the flattened input when there is no axis)."""
+    x, condition = node.inputs
+    axis = node.attr("axis", "int", None)
+    if axis is None:
+        x, axis = ctx.reshape(x, [-1]), 0
+    axis = normalize_axis(node, axis, ctx.rank(x))
+    indices = ctx.reshape(ctx.network.add_non_zero(condition).get_output(0), [-1])
+    return ctx.gather(x, indices, axis)
+
+
+def non_max_suppression(ctx: ImportContext, node: OnnxNode) -> ITensor:
+    """ONNX NonMaxSuppression on the NMS layer: scores [B, C, N] -> [B, N, C], scalar limits,
+    ONNX's row order and INT64 indices (the layer's extensions), and no score threshold as
+    -inf (ONNX then keeps every score; TensorRT's default threshold is 0)."""
+    boxes, scores = node.inputs[0], node.inputs[1]
+    limit = node.input(2)
+    limit = ctx.constant(np.array(0, np.int64)) if limit is None else ctx.reshape(limit, [])
+    layer = ctx.network.add_nms(boxes, ctx.transpose(scores, (0, 2, 1)), limit)
+    iou = node.input(3)
+    score = node.input(4)
+    layer.set_input(3, ctx.constant(np.float32(0)) if iou is None else ctx.reshape(iou, []))
+    layer.set_input(
+        4, ctx.constant(np.float32(-np.inf)) if score is None else ctx.reshape(score, [])
+    )
+    center = node.attr("center_point_box", "int", 0)
+    layer.bounding_box_format = (
+        BoundingBoxFormat.CENTER_SIZES if center else BoundingBoxFormat.CORNER_PAIRS
+    )
+    layer.indices_type = DataType.INT64
+    layer.onnx_order = True
+    return layer.get_output(0)
+
+
 def pad(ctx: ImportContext, node: OnnxNode) -> ITensor:
     """A slice from -pre of size dim + pre + post, read past the edges in the pad mode."""
     x = node.inputs[0]
@@ -145,5 +185,8 @@ IMPORTERS = {
     "CumSum": _cumulative(CumulativeOperation.SUM),
     "CumProd": _cumulative(CumulativeOperation.PROD),
     "Pad": pad,
+    "NonZero": non_zero,
+    "Compress": compress,
+    "NonMaxSuppression": non_max_suppression,
     "Einsum": einsum,
 }
