@@ -41,7 +41,20 @@ _ML_DTYPES = {
     torch.float8_e5m2: ml_dtypes.float8_e5m2,
     torch.float8_e4m3fnuz: ml_dtypes.float8_e4m3fnuz,
     torch.float8_e5m2fnuz: ml_dtypes.float8_e5m2fnuz,
+    torch.float8_e8m0fnu: ml_dtypes.float8_e8m0fnu,
 }
+
+_SUB_BYTE = {
+    DataType.INT4: (ml_dtypes.int4, None),
+    DataType.UINT4: (ml_dtypes.uint4, None),
+    DataType.INT2: (ml_dtypes.int2, None),
+    DataType.UINT2: (ml_dtypes.uint2, None),
+    DataType.FP4: (ml_dtypes.float4_e2m1fn, 0x0F),
+    DataType.FP6_E2M3: (ml_dtypes.float6_e2m3fn, 0x3F),
+    DataType.FP6_E3M2: (ml_dtypes.float6_e3m2fn, 0x3F),
+}
+"""Sub-byte DataTypes (a value, or a float's code under the mask, per byte: docs/dtypes.md)
+and the ml_dtypes types ONNX uses for them."""
 
 
 class BackendError(RuntimeError):
@@ -250,7 +263,10 @@ def execute(engine: Any, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarra
         dtype = torch_dtype(engine.get_tensor_dtype(name))
         nbytes = int(np.prod(shape)) * torch.empty((), dtype=dtype).element_size()
         outputs[name] = allocator.buffers[name][:nbytes].view(dtype).reshape(shape)
-    return {name: _to_numpy(outputs[name]) for name in _output_names(engine)}
+    return {
+        name: _to_numpy(outputs[name], engine.get_tensor_dtype(name))
+        for name in _output_names(engine)
+    }
 
 
 class _OutputBuffers(IOutputAllocator):
@@ -277,14 +293,22 @@ def _output_names(engine: Any) -> list[str]:
 
 def _to_torch(array: np.ndarray, dtype: DataType) -> torch.Tensor:
     target = torch_dtype(dtype)
+    if dtype in _SUB_BYTE:
+        _, mask = _SUB_BYTE[dtype]
+        if mask is not None:  # a float's code
+            return torch.from_numpy(array.view(np.uint8) & mask)
+        return torch.from_numpy(array.astype(np.int8 if target == torch.int8 else np.uint8))
     if target in _ML_DTYPES:  # ml_dtypes arrays: the same bits, seen through an integer view
         bits = torch.from_numpy(array.view(np.uint8 if array.itemsize == 1 else np.int16).copy())
         return bits.view(target)
     return torch.from_numpy(array.copy()).to(target)
 
 
-def _to_numpy(tensor: torch.Tensor) -> np.ndarray:
+def _to_numpy(tensor: torch.Tensor, dtype: DataType) -> np.ndarray:
     tensor = tensor.cpu()
+    if dtype in _SUB_BYTE:
+        ml_type, mask = _SUB_BYTE[dtype]
+        return tensor.numpy().view(ml_type) if mask is not None else tensor.numpy().astype(ml_type)
     if tensor.dtype in _ML_DTYPES:
         bits = tensor.view(torch.uint8 if tensor.element_size() == 1 else torch.int16)
         return bits.numpy().view(_ML_DTYPES[tensor.dtype])

@@ -38,9 +38,23 @@ ONNX_DATATYPES = {
     TensorProto.FLOAT8E4M3FNUZ: DataType.FP8_E4M3FNUZ,
     TensorProto.FLOAT8E5M2: DataType.FP8_E5M2,
     TensorProto.FLOAT8E5M2FNUZ: DataType.FP8_E5M2FNUZ,
+    TensorProto.INT4: DataType.INT4,
+    TensorProto.UINT4: DataType.UINT4,
+    TensorProto.FLOAT4E2M1: DataType.FP4,
+    TensorProto.FLOAT8E8M0: DataType.E8M0,
+    **{
+        getattr(TensorProto, name): datatype
+        for name, datatype in (
+            ("INT2", DataType.INT2),
+            ("UINT2", DataType.UINT2),
+            ("FLOAT6E2M3", DataType.FP6_E2M3),
+            ("FLOAT6E3M2", DataType.FP6_E3M2),
+        )
+        if hasattr(TensorProto, name)
+    },
 }
-"""ONNX element types tensorplan computes in; the others (strings, complex, 2-, 4- and 6-bit
-types) are refused by name."""
+"""ONNX element types tensorplan computes in (sub-byte ones stored a value per byte, see
+docs/dtypes.md); the others (strings, complex) are refused by name."""
 
 DEFAULT_DOMAINS = ("", "ai.onnx")
 
