@@ -76,6 +76,30 @@ def test_per_tensor_quantize_rounds_half_to_even_and_clamps(to_type, onnx_type, 
     np.testing.assert_array_equal(out, expected)
 
 
+@pytest.mark.parametrize(
+    ("to_type", "low", "high"),
+    [
+        (trt.DataType.INT4, -8, 7),
+        (trt.DataType.UINT4, 0, 15),
+        (trt.DataType.INT2, -2, 1),
+        (trt.DataType.UINT2, 0, 3),
+    ],
+)
+def test_sub_byte_quantize_rounds_half_to_even_and_clamps_to_the_type(to_type, low, high):
+    """Sub-byte results are stored a value per byte (docs/dtypes.md), read here as integers."""
+    x = TIES.astype(np.float32)
+    scale = np.array(0.5, np.float32)
+
+    def define(network):
+        quantize_network(x, scale, None, to_type)(network)
+        q = network.get_output(0)
+        network.unmark_output(q)
+        mark(network, network.add_cast(q, trt.int32).get_output(0), "q32")
+
+    out = build_and_run(define, {"x": x})["q32"]
+    np.testing.assert_array_equal(out, np.clip(np.round(x / scale), low, high))
+
+
 @pytest.mark.parametrize("axis", [1, -2])
 def test_per_axis_quantize_with_zero_points(axis):
     x = RNG.uniform(-4, 4, (2, 3, 4)).astype(np.float32)

@@ -28,7 +28,12 @@ _INTEGER_RANGES = {
     DataType.UINT8: (0, 255),
     DataType.INT16: (-32768, 32767),
     DataType.UINT16: (0, 65535),
+    DataType.INT4: (-8, 7),
+    DataType.UINT4: (0, 15),
+    DataType.INT2: (-2, 1),
+    DataType.UINT2: (0, 3),
 }
+"""Integer quantized types and their ranges (sub-byte ones are stored a value per byte)."""
 _FP8 = frozenset({DataType.FP8, DataType.FP8_E5M2, DataType.FP8_E4M3FNUZ, DataType.FP8_E5M2FNUZ})
 _E4M3FN_OVERFLOW = 464.0
 """Beyond this, E4M3FN values round past 448, its largest finite value (torch saturates them)."""

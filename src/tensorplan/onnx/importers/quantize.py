@@ -19,7 +19,7 @@ def quantize_linear(ctx: ImportContext, node: OnnxNode) -> ITensor:
         to_type = DataType.UINT8
     layer = ctx.network.add_quantize(x, scale, to_type)
     if zero_point is not None:
-        layer.set_input(2, zero_point)
+        layer.set_input(2, _like_scale(ctx, zero_point, scale))
     _blocking(ctx, node, layer, x)
     layer.saturate = bool(node.attr("saturate", "int", 1))
     return layer.get_output(0)
@@ -32,9 +32,17 @@ def dequantize_linear(ctx: ImportContext, node: OnnxNode) -> ITensor:
         to_type = datatype_of(node.attr("output_dtype", "int"), "the 'output_dtype' attribute")
     layer = ctx.network.add_dequantize(x, scale, to_type)
     if zero_point is not None:
-        layer.set_input(2, zero_point)
+        layer.set_input(2, _like_scale(ctx, zero_point, scale))
     _blocking(ctx, node, layer, x)
     return layer.get_output(0)
+
+
+def _like_scale(ctx: ImportContext, zero_point: ITensor, scale: ITensor) -> ITensor:
+    """The zero point in the scale's shape (exporters write a scalar's as [1], say)."""
+    shape = ctx.shape(scale)
+    if ctx.shape(zero_point) == shape or -1 in shape:
+        return zero_point
+    return ctx.reshape(zero_point, list(shape))
 
 
 def _blocking(ctx: ImportContext, node: OnnxNode, layer: object, x: ITensor) -> None:
