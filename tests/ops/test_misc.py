@@ -308,3 +308,37 @@ def test_col2im_wrong_number_of_blocks_fails_to_build(logger):
 
     assert build_plan(define, logger) is None
     assert any("must be the number of blocks 5" in m for m in logger.errors)
+
+
+# -- bit cast ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "to_type", "np_type"),
+    [
+        (np.array([[1.0, -2.5], [np.inf, 0.0]], np.float32), trt.int32, np.int32),
+        (np.array([1, -1, 127, -128], np.int8), trt.uint8, np.uint8),
+        (np.array([True, False]), trt.uint8, np.uint8),
+        (np.array([1.5, -0.0], np.float64), trt.int64, np.int64),
+    ],
+)
+def test_bitcast_reads_the_same_bytes_as_another_type(source, to_type, np_type):
+    def define(network):
+        x = network.add_input("x", dtype_of(source), source.shape)
+        y = network.add_bitcast(x, to_type).get_output(0)
+        y.name = "y"
+        network.mark_output(y)
+
+    out = build_and_run(define, {"x": source})["y"]
+    np.testing.assert_array_equal(out, source.view(np_type))
+
+
+def test_bitcast_between_sizes_fails_to_build(logger):
+    def define(network):
+        x = network.add_input("x", trt.float32, (2,))
+        layer = network.add_bitcast(x, trt.int64)
+        layer.name = "widen"
+        network.mark_output(layer.get_output(0))
+
+    assert build_plan(define, logger) is None
+    assert any("widen" in e and "element sizes must match" in e for e in logger.errors)

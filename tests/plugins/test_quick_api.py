@@ -210,10 +210,6 @@ def test_add_onnx_plugin_makes_the_layer_the_parser_needs():
     np.testing.assert_allclose(out, expected(a, b))
 
 
-@pytest.mark.xfail(
-    reason="the ONNX parser does not yet ask tensorplan.plugin for nodes without an importer",
-    strict=False,
-)
 def test_an_onnx_node_whose_op_type_is_a_registered_plugin():
     builder = trt.Builder(trt.Logger(trt.Logger.ERROR))
     network = builder.create_network()

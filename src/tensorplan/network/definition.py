@@ -46,6 +46,7 @@ from .layers.elementwise import (
     IUnaryLayer,
 )
 from .layers.extension import (
+    IBitCastLayer,
     ICol2ImLayer,
     IDetLayer,
     IDFTLayer,
@@ -323,6 +324,10 @@ class INetworkDefinition:
         self, boxes: ITensor, scores: ITensor, max_output_boxes_per_class: ITensor
     ) -> INMSLayer | None:
         return self._add(INMSLayer, [boxes, scores, max_output_boxes_per_class], {})
+
+    def add_bitcast(self, input: ITensor, to_type: DataType) -> IBitCastLayer | None:
+        """Extension: ONNX BitCast (see IBitCastLayer)."""
+        return self._add(IBitCastLayer, [input], {"to_type": to_type})
 
     def add_unique(self, input: ITensor) -> IUniqueLayer | None:
         """Extension: ONNX Unique (see IUniqueLayer)."""

@@ -8,7 +8,7 @@ expanding that body, node by node. Every failure is a ModelError naming the node
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import onnx
 from onnx import AttributeProto
@@ -16,6 +16,7 @@ from onnx import AttributeProto
 from ..network.definition import INetworkDefinition
 from ..network.tensor import ITensor
 from ..ops.base import UNKNOWN
+from ..plugins.quick import add_onnx_plugin, find_plugin_creator
 from ..types import ErrorCode
 from .context import ImportContext, OnnxNode
 from .importers import find_importer
@@ -36,6 +37,8 @@ def import_model(network: INetworkDefinition, model: onnx.ModelProto) -> ImportC
     """Add the model's graph to `network`; the context holds the tensor of every value."""
     opsets = _opsets(model)
     graph = model.graph
+    if graph.name:
+        network.name = graph.name
     producers = {name: node for node in graph.node for name in node.output if name}
     ctx = ImportContext(network, producers)
     importer = GraphImporter(ctx, opsets, {f.name: f for f in model.functions})
@@ -123,8 +126,11 @@ class GraphImporter:
         first_layer = network.num_layers
         importer = find_importer(node.op_type) if domain == "" else None
         if importer is None:
-            self._assign_outputs(node, self._expand(node, domain, label))
-            return
+            plugin = self._plugin(node, domain, label)
+            if plugin is None:
+                self._assign_outputs(node, self._expand(node, domain, label))
+                return
+            importer = plugin
         results = importer(self.ctx, node)
         outputs = [results] if isinstance(results, ITensor) else list(results)
         for position, layer in enumerate(network._layers[first_layer:]):
@@ -152,6 +158,32 @@ class GraphImporter:
                 tensor = self.ctx.identity(tensor)
             tensor.name = name
             self.ctx.tensors[name] = tensor
+
+    def _plugin(
+        self, node: OnnxNode, domain: str, label: str
+    ) -> Callable[[ImportContext, OnnxNode], list[ITensor]] | None:
+        """An importer making a plugin layer, when a plugin creator is registered for the op
+        (as TensorRT's parser falls back to the plugin registry); None when none is."""
+        if find_plugin_creator(node.op_type, domain) is None:
+            return None
+
+        def import_plugin(ctx: ImportContext, node: OnnxNode) -> list[ITensor]:
+            if any(tensor is None for tensor in node.inputs):
+                raise node.unsupported("a plugin node cannot omit optional inputs")
+            attributes = {
+                a.name: onnx.helper.get_attribute_value(a)
+                for a in node.proto.attribute
+                if a.type not in (AttributeProto.GRAPH, AttributeProto.GRAPHS)
+            }
+            try:
+                layer = add_onnx_plugin(
+                    ctx.network, node.op_type, domain, node.inputs, attributes, label
+                )
+            except ValueError as error:
+                raise node.error(ErrorCode.UNSUPPORTED_NODE, f"plugin: {error}") from error
+            return [layer.get_output(i) for i in range(layer.num_outputs)]
+
+        return import_plugin
 
     # -- function bodies ----------------------------------------------------------------------
 

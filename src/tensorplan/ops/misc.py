@@ -11,6 +11,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ..device import storage_itemsize
 from ..types import DataType, LayerType, PaddingMode
 from .base import UNKNOWN, Bool, Enum, Float, Int, Ints, Op, ShapeError, TensorMeta
 from .conv import FLOATS, pad_arg, window_geometry
@@ -336,7 +337,32 @@ def _lp_geometry(
     return out, pre, end
 
 
-OPS: list[Op] = [Unique(), LpPooling(), Det(), MaxUnpool(), Col2Im()]
+class BitCast(Op):
+    """Extension (ONNX BitCast): the input's bytes read as `to_type`, which must have the
+    same element size (sub-byte and bit-coded types are refused)."""
+
+    name = "bitcast"
+    layer_type = LayerType.PLUGIN
+    attrs = {"to_type": Enum(DataType, DataType.FLOAT)}
+
+    def infer(self, inputs: list[TensorMeta], attrs: dict[str, Any]) -> list[TensorMeta]:
+        (x,) = inputs
+        to_type = attrs["to_type"]
+        for dtype in (x.dtype, to_type):
+            if dtype.itemsize != storage_itemsize(dtype):  # sub-byte: stored a value per byte
+                raise ShapeError(f"cannot bit-cast {dtype.name}: its storage is not its bits")
+        if x.dtype.itemsize != to_type.itemsize:
+            raise ShapeError(
+                f"cannot bit-cast {x.dtype.name} ({x.dtype.itemsize} bytes) to {to_type.name} "
+                f"({to_type.itemsize} bytes): element sizes must match"
+            )
+        return [TensorMeta(to_type, x.shape)]
+
+    def run(self, inputs: list[torch.Tensor], outputs: list[torch.Tensor], attrs: dict) -> None:
+        outputs[0].copy_(inputs[0].view(outputs[0].dtype))
+
+
+OPS: list[Op] = [Unique(), LpPooling(), Det(), MaxUnpool(), Col2Im(), BitCast()]
 
 
 def _unpooled_shape(shape: tuple[int, ...], attrs: dict[str, Any]) -> tuple[int, ...]:

@@ -10,6 +10,13 @@ from ...types import Dims
 from ..layer import ILayer, attribute
 
 
+class IBitCastLayer(ILayer):
+    """Extension (ONNX BitCast): the input's bytes read as `to_type` (same element size)."""
+
+    _op_name = "bitcast"
+    to_type = attribute("to_type")
+
+
 class INMSLayer(ILayer):
     """Non-maximum suppression; SelectedIndices has a data-dependent first dimension.
 

@@ -9,6 +9,7 @@ from ...network.tensor import ITensor
 from ...ops.recurrent import RNNActivation, RNNDirection, RNNOperation
 from ...types import DataType, PaddingMode
 from ..context import ImportContext, OnnxNode
+from ..model import datatype_of
 from .shaping import normalize_axis
 
 
@@ -18,6 +19,11 @@ def unique(ctx: ImportContext, node: OnnxNode) -> Sequence[ITensor]:
         layer.axis = normalize_axis(node, node.attr("axis", "int"), ctx.rank(node.inputs[0]))
     layer.sorted = bool(node.attr("sorted", "int", 1))
     return [layer.get_output(i) for i in range(4)]
+
+
+def bitcast(ctx: ImportContext, node: OnnxNode) -> ITensor:
+    to_type = datatype_of(node.attr("to", "int"), "the 'to' attribute")
+    return ctx.network.add_bitcast(node.inputs[0], to_type).get_output(0)
 
 
 def det(ctx: ImportContext, node: OnnxNode) -> ITensor:
@@ -150,6 +156,7 @@ def _recurrent(mode: RNNOperation):
 
 IMPORTERS = {
     "Unique": unique,
+    "BitCast": bitcast,
     "Det": det,
     "DFT": dft,
     "STFT": stft,
