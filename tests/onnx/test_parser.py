@@ -269,3 +269,11 @@ def test_user_initializers_replace_the_model_weights(add_model, logger):
     assert parser.parse_model_proto(), logger.errors
     x = np.zeros((2, 3), dtype=np.float32)
     np.testing.assert_array_equal(run(build(builder, network), {"x": x})["y"], x + bias)
+
+
+def test_the_network_and_engine_take_the_graph_name(add_model, logger):
+    add_model.graph.name = "my graph"
+    ok, _, network, builder = parse(add_model, logger)
+    assert ok, logger.errors
+    assert network.name == "my graph"
+    assert build(builder, network).name == "my graph"

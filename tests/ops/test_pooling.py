@@ -22,8 +22,10 @@ MAX, AVERAGE, BLEND = (
 )
 
 
-def pool_reference(x, kind, window, stride, pre, post, mode, excludes_padding, blend=0.0):
-    """TensorRT's pooling, one output element at a time.
+def pool_reference(
+    x, kind, window, stride, pre, post, mode, excludes_padding, blend=0.0, dilation=None
+):
+    """TensorRT's pooling, one output element at a time (with the `dilation_nd` extension).
 
     Output sizes and SAME paddings follow TensorRT's PaddingMode formulas. Padding never wins
     a max; an average divides by the window's overlap with the input (excluding padding) or
@@ -31,9 +33,10 @@ def pool_reference(x, kind, window, stride, pre, post, mode, excludes_padding, b
     """
     rank = len(window)
     spatial = x.shape[-rank:]
+    dilation = dilation or (1,) * rank
     befores, afters, sizes = [], [], []
     for axis, size in enumerate(spatial):
-        s, f = stride[axis], window[axis]
+        s, f = stride[axis], (window[axis] - 1) * dilation[axis] + 1
         if mode in SAME:
             total = max(0, (size - 1) // s * s + f - size)
             before = total // 2 if mode == trt.PaddingMode.SAME_UPPER else total - total // 2
@@ -48,15 +51,17 @@ def pool_reference(x, kind, window, stride, pre, post, mode, excludes_padding, b
     lead = x.shape[:-rank]
     result = np.empty((*lead, *sizes), np.float64)
     for index in np.ndindex(*sizes):
-        slices, inside, padded = [], 1, 1
+        taken, inside, padded = [], 1, 1
         for axis, o in enumerate(index):
             start = o * stride[axis] - befores[axis]
-            end = start + window[axis]
-            low, high = max(start, 0), min(end, spatial[axis])
-            slices.append(slice(low, max(low, high)))
-            inside *= max(0, high - low)
-            padded *= max(0, min(end, spatial[axis] + afters[axis]) - max(start, -befores[axis]))
-        values = x[(..., *slices)].reshape(*lead, -1).astype(np.float64)
+            positions = start + dilation[axis] * np.arange(window[axis])
+            within = positions[(positions >= 0) & (positions < spatial[axis])]
+            taken.append(within)
+            inside *= len(within)
+            padded *= np.count_nonzero(
+                (positions >= -befores[axis]) & (positions < spatial[axis] + afters[axis])
+            )
+        values = x[(..., *np.ix_(*taken))].reshape(*lead, -1).astype(np.float64)
         count = inside if excludes_padding else padded
         largest = values.max(-1) if inside else np.full(lead, -np.inf)
         average = values.sum(-1) / count if count else np.zeros(lead)
@@ -132,6 +137,66 @@ def test_matches_reference(case, mode, kind, excludes, blend):
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-6)
 
 
+DILATED = [
+    # input shape, window, stride, dilation, pre, post
+    ((2, 3, 9, 10), (3, 2), (1, 2), (2, 3), (1, 0), (2, 1)),
+    ((1, 2, 7, 6, 8), (2, 2, 3), (2, 1, 1), (3, 2, 2), (0, 1, 1), (1, 0, 2)),
+]
+
+
+@pytest.mark.parametrize("case", DILATED, ids=["2d", "3d"])
+@pytest.mark.parametrize(
+    "mode",
+    [trt.PaddingMode.EXPLICIT_ROUND_DOWN, trt.PaddingMode.EXPLICIT_ROUND_UP, *SAME],
+    ids=lambda m: m.name,
+)
+@pytest.mark.parametrize(
+    ("kind", "excludes", "blend"),
+    KINDS,
+    ids=["max", "average", "average_with_padding", "blend", "blend_with_padding"],
+)
+def test_dilated_windows_match_reference(case, mode, kind, excludes, blend):
+    """The `dilation_nd` extension: every dilation-th element, padding counted as usual."""
+    shape, window, stride, dilation, pre, post = case
+    x = RNG.standard_normal(shape).astype(np.float32)
+    define = pool_network(
+        x,
+        kind,
+        window,
+        stride_nd=stride,
+        dilation_nd=dilation,
+        pre_padding=pre,
+        post_padding=post,
+        padding_mode=mode,
+        average_count_excludes_padding=excludes,
+        blend_factor=blend,
+    )
+    expected = pool_reference(x, kind, window, stride, pre, post, mode, excludes, blend, dilation)
+    y = build_and_run(define, {"x": x})["y"]
+    assert y.shape == expected.shape
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [trt.float16, trt.bfloat16], ids=["half", "bf16"])
+def test_dilated_average_in_reduced_precision(dtype):
+    x = RNG.standard_normal((2, 3, 8, 9)).astype(np.float32)
+    define = pool_network(x, AVERAGE, (2, 3), dtype=dtype, dilation_nd=(3, 2))
+    y = build_and_run(define, {"x": x})["y"].astype(np.float32)
+    expected = pool_reference(
+        x,
+        AVERAGE,
+        (2, 3),
+        (1, 1),
+        (0, 0),
+        (0, 0),
+        trt.PaddingMode.EXPLICIT_ROUND_DOWN,
+        True,
+        0,
+        (3, 2),
+    )
+    np.testing.assert_allclose(y, expected, rtol=2e-2, atol=2e-2)
+
+
 @pytest.mark.parametrize("rank", [2, 3])
 @pytest.mark.parametrize("excludes", [True, False], ids=["excludes_padding", "counts_padding"])
 def test_matches_torch_pooling(rank, excludes):
@@ -196,6 +261,7 @@ def test_layer_properties_and_defaults(window, rank):
     assert layer.padding_mode == trt.PaddingMode.EXPLICIT_ROUND_DOWN
     assert layer.blend_factor == 0.0
     assert layer.average_count_excludes_padding is True
+    assert layer.dilation_nd == (1,) * rank
     assert tuple(layer.get_output(0).shape) == (1, 2, *[6 - w + 1 for w in window])
     layer.padding_nd = (1,) * rank
     assert layer.pre_padding == (1,) * rank and layer.post_padding == (1,) * rank
@@ -255,8 +321,24 @@ def test_dynamic_batch_and_spatial_dims(mode):
         (trt.float32, (4, 4), (2, 2), {}, "needs an input of rank 3 or more"),
         (trt.int32, (1, 1, 4, 4), (2, 2), {}, "FLOAT, HALF or BF16 input, got INT32"),
         (trt.float32, (1, 2, 4, 4), (2, 2), {"stride_nd": (1, 1, 1)}, "stride_nd has 3 values"),
+        (
+            trt.float32,
+            (1, 1, 5, 5),
+            (3, 3),
+            {"dilation_nd": (3, 1)},
+            "the window (7) is larger than the padded input",
+        ),
+        (trt.float32, (1, 1, 5, 5), (2, 2), {"dilation_nd": (1, 1, 1)}, "dilation_nd has 3"),
     ],
-    ids=["window_too_large", "blend_factor", "rank", "int32", "stride_rank"],
+    ids=[
+        "window_too_large",
+        "blend_factor",
+        "rank",
+        "int32",
+        "stride_rank",
+        "dilated_window_too_large",
+        "dilation_rank",
+    ],
 )
 def test_invalid_pooling_fails_to_build(dtype, shape, window, attributes, message, logger):
     def define(network):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterable
 
+import numpy as np
 import onnx
 from onnx import AttributeProto
 
@@ -125,6 +126,10 @@ class GraphImporter:
         network = self.ctx.network
         first_layer = network.num_layers
         importer = find_importer(node.op_type) if domain == "" else None
+        if importer is None and domain == "" and node.op_type == "Scan" and node.opset >= 9:
+            importer = self._unrolled_scan
+        if importer is None and domain == "" and node.op_type == "If":
+            importer = self._inlined_if
         if importer is None:
             plugin = self._plugin(node, domain, label)
             if plugin is None:
@@ -184,6 +189,88 @@ class GraphImporter:
             return [layer.get_output(i) for i in range(layer.num_outputs)]
 
         return import_plugin
+
+    # -- control flow -------------------------------------------------------------------------
+
+    def _unrolled_scan(self, ctx: ImportContext, node: OnnxNode) -> list[ITensor]:
+        """Scan (opset 9+) unrolled: its body imported once per step of a scan length known
+        when the network is built (tensorplan has no loop layers yet)."""
+        body: onnx.GraphProto = node.attr("body", "graph")
+        scans = node.attr("num_scan_inputs", "int", 0)
+        states = len(node.inputs) - scans
+        state_values, scan_inputs = list(node.inputs[:states]), list(node.inputs[states:])
+        if not scan_inputs or any(t is None for t in node.inputs):
+            raise node.unsupported("Scan needs its scan inputs")
+        input_axes = node.attr("scan_input_axes", "ints", [0] * scans)
+        input_reverse = node.attr("scan_input_directions", "ints", [0] * scans)
+        outputs = len(body.output) - states
+        output_axes = node.attr("scan_output_axes", "ints", [0] * outputs)
+        output_reverse = node.attr("scan_output_directions", "ints", [0] * outputs)
+        axes = [_normalized(a, ctx.rank(t)) for a, t in zip(input_axes, scan_inputs, strict=True)]
+        lengths = {ctx.shape(t)[a] for t, a in zip(scan_inputs, axes, strict=True)}
+        if len(lengths) != 1 or UNKNOWN in lengths:
+            raise node.error(
+                ErrorCode.UNSUPPORTED_NODE_DYNAMIC,
+                f"Scan is unrolled, so its scan length must be known and equal for every scan "
+                f"input when the network is built, got {sorted(lengths)}",
+            )
+        steps = lengths.pop()
+        label = node.proto.name or f"Scan_{node.index}"
+        collected: list[list[ITensor]] = [[] for _ in range(outputs)]
+        for step in range(steps):
+            prefix = f"{label}::{step}::"
+            bound = {}
+            for formal, tensor in zip(body.input[:states], state_values, strict=True):
+                bound[formal.name] = self._bind(prefix + formal.name, tensor)
+            for formal, tensor, axis, reverse in zip(
+                body.input[states:], scan_inputs, axes, input_reverse, strict=True
+            ):
+                index = ctx.constant(np.array(steps - 1 - step if reverse else step, np.int64))
+                bound[formal.name] = self._bind(
+                    prefix + formal.name, ctx.gather(tensor, index, axis)
+                )
+            results = self._inline(body, node, prefix, bound)
+            state_values = results[:states]
+            for position, tensor in enumerate(results[states:]):
+                collected[position].append(tensor)
+        stacked = []
+        for tensors, axis, reverse in zip(collected, output_axes, output_reverse, strict=True):
+            axis = _normalized(axis, ctx.rank(tensors[0]) + 1)
+            pieces = [ctx.unsqueeze(t, [axis]) for t in (tensors[::-1] if reverse else tensors)]
+            stacked.append(ctx.concat(pieces, axis))
+        return state_values + stacked
+
+    def _inlined_if(self, ctx: ImportContext, node: OnnxNode) -> list[ITensor]:
+        """If with a condition known when the network is built: the taken branch, inlined
+        (as onnx-tensorrt does for constant conditions)."""
+        condition = bool(ctx.require_value(node, 0).reshape(-1)[0])
+        branch: onnx.GraphProto = node.attr("then_branch" if condition else "else_branch", "graph")
+        return self._inline(branch, node, f"{node.proto.name or f'If_{node.index}'}::", {})
+
+    def _inline(
+        self, graph: onnx.GraphProto, node: OnnxNode, prefix: str, bound: dict[str, str]
+    ) -> list[ITensor]:
+        """Import a subgraph (Scan's body, If's branch) under `prefix`, its inputs `bound` to
+        names of the context; its outputs' tensors. Names from outer scopes stay as they are."""
+        renamed = dict(bound)
+        for initializer in graph.initializer:
+            self.initializers[prefix + initializer.name] = initializer
+            renamed[initializer.name] = prefix + initializer.name
+        local = {o for body_node in graph.node for o in body_node.output}
+        for position, body_node in enumerate(graph.node):
+            inner = _rename_scoped(body_node, renamed, prefix, local)
+            self.import_node(
+                inner, node.index, self.opsets, f"{prefix}{body_node.op_type}_{position}"
+            )
+        return [
+            self.lookup(renamed.get(o.name, prefix + o.name if o.name in local else o.name), node)
+            for o in graph.output
+        ]
+
+    def _bind(self, name: str, tensor: ITensor) -> str:
+        """Give `tensor` an ONNX name in the context (for an unrolled body's inputs)."""
+        self.ctx.tensors[name] = tensor
+        return name
 
     # -- function bodies ----------------------------------------------------------------------
 
@@ -285,9 +372,60 @@ def _rename(
             resolved.CopyFrom(value)
             resolved.name = attribute.name
             inner.attribute.append(resolved)
+        elif attribute.type == AttributeProto.GRAPH:
+            inner.attribute.append(_rename_outer(attribute, renamed, prefix))
         else:
             inner.attribute.append(attribute)
     return inner
+
+
+def _rename_outer(
+    attribute: AttributeProto, renamed: dict[str, str], prefix: str
+) -> AttributeProto:
+    """A subgraph attribute of a function body node whose references to the body's values
+    (its outer scope) are renamed as the body's own are."""
+    graph = attribute.g
+    local = {v.name for v in graph.input} | {i.name for i in graph.initializer}
+    local |= {o for n in graph.node for o in n.output}
+
+    def outer(name: str) -> str:
+        if not name or name in local:
+            return name
+        return renamed.get(name, prefix + name)
+
+    resolved = AttributeProto()
+    resolved.CopyFrom(attribute)
+    for body_node in resolved.g.node:
+        names = [outer(name) for name in body_node.input]
+        del body_node.input[:]
+        body_node.input.extend(names)
+    for output in resolved.g.output:
+        output.name = outer(output.name)
+    return resolved
+
+
+def _rename_scoped(
+    node: onnx.NodeProto, renamed: dict[str, str], prefix: str, local: set[str]
+) -> onnx.NodeProto:
+    """A control-flow body node: its own values prefixed, outer-scope values kept."""
+    inner = onnx.NodeProto()
+    inner.CopyFrom(node)
+
+    def scoped(name: str) -> str:
+        if name in renamed:
+            return renamed[name]
+        return prefix + name if name in local else name
+
+    del inner.input[:]
+    inner.input.extend(scoped(name) if name else "" for name in node.input)
+    del inner.output[:]
+    inner.output.extend(scoped(name) if name else "" for name in node.output)
+    inner.name = prefix + node.name if node.name else ""
+    return inner
+
+
+def _normalized(axis: int, rank: int) -> int:
+    return axis + rank if axis < 0 else axis
 
 
 def _names(names: Iterable[str], renamed: dict[str, str], prefix: str) -> list[str]:

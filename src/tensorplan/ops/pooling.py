@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -18,6 +19,9 @@ class Pooling(Op):
     A window that holds no input element at all (possible with padding at least as large as
     the window, or EXPLICIT_ROUND_UP with a stride larger than the window) gives -inf for
     MAX and 0 for AVERAGE.
+
+    Extension: `dilation_nd` (default all 1) spaces the window's elements as a convolution's
+    dilation does (ONNX MaxPool / AveragePool / LpPool `dilations`); TensorRT has none.
     """
 
     name = "pooling"
@@ -26,6 +30,7 @@ class Pooling(Op):
         "type": Enum(PoolingType, PoolingType.MAX),
         "window_size_nd": SpatialDims(low=1),
         "stride_nd": SpatialDims(low=1),
+        "dilation_nd": SpatialDims(low=1),
         "pre_padding": SpatialDims(low=0),
         "post_padding": SpatialDims(low=0),
         "padding_mode": Enum(PaddingMode, PaddingMode.EXPLICIT_ROUND_DOWN),
@@ -56,6 +61,7 @@ class Pooling(Op):
         x = inputs[0]
         spatial = spatial_attrs(attrs, "window_size_nd")
         window, stride = spatial["window_size_nd"], spatial["stride_nd"]
+        dilation = spatial["dilation_nd"]
         rank = len(window)
         geometry = [
             _geometry(size, axis, spatial, attrs["padding_mode"])
@@ -68,10 +74,11 @@ class Pooling(Op):
         if kind in (PoolingType.MAX, PoolingType.MAX_AVERAGE_BLEND):
             pads = pad_arg([g[1] for g in geometry], [g[3] for g in geometry])
             padded = F.pad(x, pads, value=float("-inf")) if any(pads) else x
-            result = (F.max_pool2d if rank == 2 else F.max_pool3d)(padded, window, stride)
+            pool = F.max_pool2d if rank == 2 else F.max_pool3d
+            result = pool(padded, window, stride, dilation=dilation)
         if kind in (PoolingType.AVERAGE, PoolingType.MAX_AVERAGE_BLEND):
             excludes = attrs["average_count_excludes_padding"]
-            average = _average(x, window, stride, geometry, excludes)
+            average = _average(x, window, stride, dilation, geometry, excludes)
             if result is None:
                 result = average
             else:
@@ -83,9 +90,10 @@ class Pooling(Op):
 def _geometry(
     size: int, axis: int, spatial: dict[str, tuple[int, ...]], mode: PaddingMode
 ) -> tuple[int, int, int, int]:
+    dilated = (spatial["window_size_nd"][axis] - 1) * spatial["dilation_nd"][axis] + 1
     return window_geometry(
         size,
-        spatial["window_size_nd"][axis],
+        dilated,
         spatial["stride_nd"][axis],
         spatial["pre_padding"][axis],
         spatial["post_padding"][axis],
@@ -98,6 +106,7 @@ def _average(
     x: torch.Tensor,
     window: tuple[int, ...],
     stride: tuple[int, ...],
+    dilation: tuple[int, ...],
     geometry: list[tuple[int, int, int, int]],
     excludes_padding: bool,
 ) -> torch.Tensor:
@@ -112,27 +121,50 @@ def _average(
     counted_ends = [min(0 if excludes_padding else post, end) for _, _, post, end in geometry]
     padded = F.pad(x, pad_arg(pres, ends)) if any(pres) or any(ends) else x
     if counted_pres == pres and counted_ends == ends:
-        return _avg_pool(padded, window, stride)  # every window counts in full
-    sums = _avg_pool(padded, window, stride, divisor=1)
+        return _avg_pool(padded, window, stride, dilation)  # every window counts in full
+    sums = _avg_pool(padded, window, stride, dilation, divisor=1)
     inside = torch.ones((1, 1, *x.shape[2:]), dtype=torch.float32, device=x.device)
     counted = F.pad(inside, pad_arg(counted_pres, counted_ends), value=1.0)
     rest = pad_arg(
         [p - c for p, c in zip(pres, counted_pres, strict=True)],
         [e - c for e, c in zip(ends, counted_ends, strict=True)],
     )
-    counts = _avg_pool(F.pad(counted, rest), window, stride, divisor=1)
+    counts = _avg_pool(F.pad(counted, rest), window, stride, dilation, divisor=1)
     return sums / counts.clamp(min=1.0)
 
 
 def _avg_pool(
-    x: torch.Tensor, window: tuple[int, ...], stride: tuple[int, ...], divisor: int | None = None
+    x: torch.Tensor,
+    window: tuple[int, ...],
+    stride: tuple[int, ...],
+    dilation: tuple[int, ...],
+    divisor: int | None = None,
 ) -> torch.Tensor:
     """torch's average pooling without padding (sums for divisor=1)."""
+    if any(d != 1 for d in dilation):
+        return _dilated_avg_pool(x, window, stride, dilation, divisor)
     if len(window) == 2:
         return F.avg_pool2d(x, window, stride, divisor_override=divisor)
     if x.device.type == "cpu" and x.dtype != torch.float32:
         x = x.float()  # torch has no CPU avg_pool3d for HALF and BF16
     return F.avg_pool3d(x, window, stride, divisor_override=divisor)
+
+
+def _dilated_avg_pool(
+    x: torch.Tensor,
+    window: tuple[int, ...],
+    stride: tuple[int, ...],
+    dilation: tuple[int, ...],
+    divisor: int | None,
+) -> torch.Tensor:
+    """Average pooling with a dilated window (torch has none): a depthwise convolution with
+    a kernel of 1 / divisor, in FLOAT (torch's CPU convolution lacks HALF and BF16)."""
+    count = divisor if divisor is not None else math.prod(window)
+    channels = x.shape[1]
+    kernel = torch.full((channels, 1, *window), 1.0 / count, dtype=torch.float32, device=x.device)
+    conv = F.conv2d if len(window) == 2 else F.conv3d
+    y = conv(x.float(), kernel, stride=stride, dilation=dilation, groups=channels)
+    return y.to(x.dtype)
 
 
 OPS = [Pooling()]

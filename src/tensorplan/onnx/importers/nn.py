@@ -194,8 +194,6 @@ def _pool(kind: PoolingType):
         if node.attr("storage_order", "int", 0):
             raise node.unsupported("storage_order = 1 is not supported")
         window = Window(ctx, node, x, node.attr("kernel_shape", "ints", []))
-        if any(d != 1 for d in window.dilations):
-            raise node.unsupported(f"pooling dilations {window.dilations} are not supported")
         if node.attr("ceil_mode", "int", 0):
             window.mode = {PaddingMode.EXPLICIT_ROUND_DOWN: PaddingMode.EXPLICIT_ROUND_UP}.get(
                 window.mode, window.mode
@@ -208,6 +206,7 @@ def _pool(kind: PoolingType):
                 x = _widen(ctx, x)
             layer = ctx.network.add_pooling_nd(x, kind, window.kernel)
             window.apply(layer)
+            layer.dilation_nd = window.dilations
             if kind == PoolingType.AVERAGE:
                 layer.average_count_excludes_padding = not node.attr("count_include_pad", "int", 0)
             y = layer.get_output(0)
@@ -224,8 +223,6 @@ def lp_pool(ctx: ImportContext, node: OnnxNode) -> ITensor:
     x = node.inputs[0]
     p = float(node.attr("p", "int", 2))
     window = Window(ctx, node, x, node.attr("kernel_shape", "ints", []))
-    if any(d != 1 for d in window.dilations):
-        raise node.unsupported(f"pooling dilations {window.dilations} are not supported")
     if node.attr("ceil_mode", "int", 0) and window.mode == PaddingMode.EXPLICIT_ROUND_DOWN:
         window.mode = PaddingMode.EXPLICIT_ROUND_UP
     one_d = len(window.kernel) == 1
@@ -240,6 +237,7 @@ def lp_pool(ctx: ImportContext, node: OnnxNode) -> ITensor:
             powered = _widen(ctx, powered)
         layer = ctx.network.add_pooling_nd(powered, PoolingType.AVERAGE, window.kernel)
         window.apply(layer)
+        layer.dilation_nd = window.dilations
         layer.average_count_excludes_padding = False
         total = ctx.binary(layer.get_output(0), ctx.scalar_like(count, t), E.PROD)
         y = ctx.binary(total, ctx.scalar_like(1.0 / p, t), E.POW)
