@@ -32,6 +32,8 @@ from .model import (
 )
 
 NEWEST_OPSET = onnx.defs.onnx_opset_version()
+MAX_UNROLLED_STEPS = 1024
+"""The most steps an unrolled Loop may take (each is a copy of its body in the network)."""
 
 
 def import_model(network: INetworkDefinition, model: onnx.ModelProto) -> ImportContext:
@@ -130,6 +132,8 @@ class GraphImporter:
             importer = self._unrolled_scan
         if importer is None and domain == "" and node.op_type == "If":
             importer = self._inlined_if
+        if importer is None and domain == "" and node.op_type == "Loop":
+            importer = self._unrolled_loop
         if importer is None:
             plugin = self._plugin(node, domain, label)
             if plugin is None:
@@ -239,6 +243,45 @@ class GraphImporter:
             pieces = [ctx.unsqueeze(t, [axis]) for t in (tensors[::-1] if reverse else tensors)]
             stacked.append(ctx.concat(pieces, axis))
         return state_values + stacked
+
+    def _unrolled_loop(self, ctx: ImportContext, node: OnnxNode) -> list[ITensor]:
+        """Loop unrolled: its trip count and every step's condition must be known when the
+        network is built (tensorplan has no loop layers yet)."""
+        body: onnx.GraphProto = node.attr("body", "graph")
+        trips = None if node.input(0) is None else int(ctx.require_value(node, 0).reshape(()))
+        going = True if node.input(1) is None else bool(ctx.require_value(node, 1).reshape(()))
+        if trips is None or trips > MAX_UNROLLED_STEPS:
+            raise node.error(
+                ErrorCode.UNSUPPORTED_NODE_DYNAMIC,
+                f"Loop is unrolled, so it needs a trip count of at most {MAX_UNROLLED_STEPS} "
+                f"known when the network is built, got {trips}",
+            )
+        carried = list(node.inputs[2:])
+        outputs: list[list[ITensor]] = [[] for _ in range(len(body.output) - 1 - len(carried))]
+        label = node.proto.name or f"Loop_{node.index}"
+        for step in range(trips):
+            if not going:
+                break
+            prefix = f"{label}::{step}::"
+            values = [ctx.constant(np.array(step, np.int64)), ctx.constant(np.array(going))]
+            bound = {
+                formal.name: self._bind(prefix + formal.name, tensor)
+                for formal, tensor in zip(body.input, values + carried, strict=True)
+            }
+            results = self._inline(body, node, prefix, bound)
+            condition = ctx.value(results[0])
+            if condition is None:
+                raise node.error(
+                    ErrorCode.UNSUPPORTED_NODE_DYNAMIC,
+                    "Loop is unrolled, so its condition must be known when the network is built",
+                )
+            going = bool(condition.reshape(()))
+            carried = results[1 : 1 + len(carried)]
+            for position, tensor in enumerate(results[1 + len(carried) :]):
+                outputs[position].append(tensor)
+        if any(not tensors for tensors in outputs):
+            raise node.unsupported("a Loop that runs no step has empty scan outputs")
+        return carried + [ctx.concat([ctx.unsqueeze(t, [0]) for t in ts], 0) for ts in outputs]
 
     def _inlined_if(self, ctx: ImportContext, node: OnnxNode) -> list[ITensor]:
         """If with a condition known when the network is built: the taken branch, inlined

@@ -77,6 +77,27 @@ class Window:
         ):
             values.append(extra)
 
+    def ceil(self, spatial: Sequence[int]) -> None:
+        """ONNX's ceil_mode: round the output size up, but drop a last window that would
+        start in the end padding. TensorRT's EXPLICIT_ROUND_UP keeps that window, so where
+        ONNX drops it on every dim that rounds up, the sizes are EXPLICIT_ROUND_DOWN's."""
+        if self.mode != PaddingMode.EXPLICIT_ROUND_DOWN:
+            return
+        self.mode = PaddingMode.EXPLICIT_ROUND_UP
+        if UNKNOWN in spatial:
+            return
+        geometry = zip(
+            spatial, self.kernel, self.strides, self.dilations, self.pre, self.post, strict=True
+        )
+        dropped = []
+        for size, k, s, d, pre, post in geometry:
+            span = size + pre + post - (k - 1) * d - 1
+            down, up = span // s + 1, -(-span // s) + 1
+            if up != down:
+                dropped.append((up - 1) * s >= size + pre)
+        if dropped and all(dropped):
+            self.mode = PaddingMode.EXPLICIT_ROUND_DOWN
+
     def apply(self, layer: object) -> None:
         layer.stride_nd = self.strides
         layer.pre_padding = self.pre
@@ -195,9 +216,7 @@ def _pool(kind: PoolingType):
             raise node.unsupported("storage_order = 1 is not supported")
         window = Window(ctx, node, x, node.attr("kernel_shape", "ints", []))
         if node.attr("ceil_mode", "int", 0):
-            window.mode = {PaddingMode.EXPLICIT_ROUND_DOWN: PaddingMode.EXPLICIT_ROUND_UP}.get(
-                window.mode, window.mode
-            )
+            window.ceil(ctx.shape(x)[2:])
         one_d = len(window.kernel) == 1
 
         def compute(x: ITensor) -> ITensor:
@@ -223,8 +242,8 @@ def lp_pool(ctx: ImportContext, node: OnnxNode) -> ITensor:
     x = node.inputs[0]
     p = float(node.attr("p", "int", 2))
     window = Window(ctx, node, x, node.attr("kernel_shape", "ints", []))
-    if node.attr("ceil_mode", "int", 0) and window.mode == PaddingMode.EXPLICIT_ROUND_DOWN:
-        window.mode = PaddingMode.EXPLICIT_ROUND_UP
+    if node.attr("ceil_mode", "int", 0):
+        window.ceil(ctx.shape(x)[2:])
     one_d = len(window.kernel) == 1
     count = 1
     for k in window.kernel:
