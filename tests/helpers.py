@@ -22,6 +22,8 @@ def build_plan(
     network = builder.create_network()
     define(network)
     config = builder.create_builder_config()
+    # references are computed in FP32: keep GPUs from TF32 (on by default, as in TensorRT)
+    config.clear_flag(trt.BuilderFlag.TF32)
     if configure is not None:
         configure(builder, config)
     return builder.build_serialized_network(network, config)

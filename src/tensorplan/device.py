@@ -131,14 +131,38 @@ def convert(
     if to_type in _SUB_BYTE_INTEGERS:
         return _wrap_integer(values, to_type)
     if to_type in _MINIFLOATS:
-        return _encode_minifloat(values.to(torch.float32), *_MINIFLOATS[to_type])
+        return _encode_minifloat(_float32(values), *_MINIFLOATS[to_type])
     if to_type == DataType.E8M0:
-        return _encode_e8m0(values.to(torch.float32), saturate, round_mode)
+        return _encode_e8m0(_float32(values), saturate, round_mode)
     if to_type in _FP8_TYPES:
-        return _encode_fp8(values.to(torch.float32), to_type, saturate)
+        return _encode_fp8(_float32(values), to_type, saturate)
     if to_type == DataType.HALF and values.dtype == torch.float64:
         return _double_to_half(values)
-    return values.to(torch_dtype(to_type))
+    target = torch_dtype(to_type)
+    if values.is_floating_point() and target in (torch.int32, torch.int64):
+        # NaN, inf and out-of-range values give the smallest integer, as x86 (and numpy)
+        # do, on every device (CUDA's conversion saturates instead)
+        limit = 2.0 ** (torch.iinfo(target).bits - 1)
+        wide = values.to(torch.float64)
+        bad = torch.isnan(wide) | (wide >= limit) | (wide < -limit)
+        return torch.where(bad, torch.iinfo(target).min, values.to(target))
+    return values.to(target)
+
+
+def _float32(values: torch.Tensor) -> torch.Tensor:
+    """`values` as float32, NaNs keeping their sign bits (CUDA's conversions drop them)."""
+    converted = values.to(torch.float32)
+    if values.dtype == torch.float32 or not values.is_floating_point():
+        return converted
+    nan = torch.isnan(converted)
+    magnitude = torch.where(nan, converted.abs(), converted)
+    return torch.where(nan & _negative(values), -magnitude, magnitude)
+
+
+def _negative(x: torch.Tensor) -> torch.Tensor:
+    """The sign bits of a float tensor, read from its bits (so NaNs have one too)."""
+    integers = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+    return x.view(integers[x.element_size()]) < 0
 
 
 def _values(x: torch.Tensor, from_type: DataType) -> torch.Tensor:
@@ -184,7 +208,7 @@ def _encode_minifloat(x: torch.Tensor, exponent_bits: int, mantissa_bits: int, b
     steps = torch.where(torch.isnan(x), 0, steps).to(torch.int32)
     # a round up to 2**(mantissa_bits + 1) steps carries into the exponent field by itself
     code = (exponent + (bias - 1)) * (1 << mantissa_bits) + steps
-    sign = torch.signbit(x) ^ torch.isnan(x)
+    sign = _negative(x) ^ torch.isnan(x)
     code = torch.where(torch.isnan(x), 0, code) | (sign.to(torch.int32) << sign_shift)
     return code.to(torch.uint8)
 
@@ -238,11 +262,13 @@ def _encode_fp8(x: torch.Tensor, to_type: DataType, saturate: bool) -> torch.Ten
         largest = torch.finfo(dtype).max
         x = torch.clamp(x, -largest, largest)
     codes = x.to(dtype).view(torch.uint8)
-    sign = torch.signbit(x).to(torch.uint8) << 7
+    sign = _negative(x).to(torch.uint8) << 7
     if to_type == DataType.FP8 and not saturate:
         codes = torch.where(x.abs() > _E4M3FN_OVERFLOW, 0x7F | sign, codes)
     elif to_type == DataType.FP8_E5M2:
         codes = torch.where(torch.isnan(x), 0x7E | sign, codes)
+    if to_type == DataType.FP8:  # NaN keeps its sign on every device
+        codes = torch.where(torch.isnan(x), 0x7F | sign, codes)
     return codes.view(dtype)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import onnxruntime
 
@@ -21,7 +23,10 @@ def test_demo_runs_the_shipped_model_and_prints_outputs_and_timings(capsys):
     session = onnxruntime.InferenceSession(str(model_path()), providers=["CPUExecutionProvider"])
     expected = session.run(None, {"images": images})[0]
     for index, row in enumerate(expected):
-        assert f"image {index}: class {row.argmax()} (p = {row.max():.3f})" in out
+        # within TF32's error on GPUs (the demo keeps TensorRT's default, TF32 on)
+        found = re.search(rf"image {index}: class {row.argmax()} \(p = ([0-9.]+)\)", out)
+        assert found is not None, out
+        assert abs(float(found.group(1)) - row.max()) <= 2e-3
     for timing in ("parse + build", "load", "first run", "median"):
         assert timing in out
 

@@ -260,10 +260,14 @@ class ImportContext:
         if count <= 0:
             return tensor
         shape = self.shape(tensor)
+        layer = self.network.add_shuffle(tensor)
+        layer.zero_is_placeholder = False  # the dims are all given; a 0 is an empty dim
         if UNKNOWN not in shape:
-            return self.reshape(tensor, (1,) * count + shape)
-        ones = self.constant(np.ones(count, dtype=np.int64))
-        return self.reshape(tensor, self.concat([ones, self.shape_of(tensor)]))
+            layer.reshape_dims = (1,) * count + tuple(shape)
+        else:
+            ones = self.constant(np.ones(count, dtype=np.int64))
+            layer.set_input(1, self.concat([ones, self.shape_of(tensor)]))
+        return layer.get_output(0)
 
     # -- shapes -------------------------------------------------------------------------------
 

@@ -58,6 +58,8 @@ def one_hot(ctx: ImportContext, node: OnnxNode) -> ITensor:
         # a shape tensor must be an integer: a float depth is needed as a build-time value
         depth = ctx.constant(ctx.require_value(node, 1).astype(np.int64))
     depth = ctx.cast(depth, DataType.INT64)
+    if ctx.dtype(indices) not in (DataType.INT32, DataType.INT64):
+        indices = ctx.cast(indices, DataType.INT64)  # ONNX takes any numeric indices
     if ctx.rank(depth) == 1:
         depth = ctx.reshape(depth, ())
     layer = ctx.network.add_one_hot(indices, values, depth, normalize_axis(node, axis, out_rank))

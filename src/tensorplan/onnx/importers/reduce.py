@@ -40,9 +40,13 @@ def reduce_type(ctx: ImportContext, x: ITensor) -> DataType:
 def in_reduce_type(
     ctx: ImportContext, x: ITensor, compute: Callable[[ITensor], ITensor]
 ) -> ITensor:
-    """`compute(x)` in `reduce_type`, cast back to x's type."""
+    """`compute(x)` in `reduce_type`, cast back to x's type. BOOL comes back as "> 0", so
+    that an empty ReduceMax (the integer minimum) is False and an empty ReduceMin True."""
     dtype = ctx.dtype(x)
-    return ctx.cast(compute(ctx.cast(x, reduce_type(ctx, x))), dtype)
+    result = compute(ctx.cast(x, reduce_type(ctx, x)))
+    if dtype == DataType.BOOL:
+        return ctx.binary(result, ctx.scalar_like(0, result), E.GREATER)
+    return ctx.cast(result, dtype)
 
 
 # -- reductions ---------------------------------------------------------------------------------

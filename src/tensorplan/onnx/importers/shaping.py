@@ -78,7 +78,10 @@ def constant_of_shape(ctx: ImportContext, node: OnnxNode) -> ITensor:
     seed = ctx.constant(np.asarray(fill).reshape((1,) * rank))
     if rank == 0:
         return ctx.identity(seed)
-    return ctx.expand(seed, shape)
+    # a stride-0 slice repeats the seed to exactly `shape` (zeros included, unlike Expand)
+    layer = ctx.network.add_slice(seed, (0,) * rank, (1,) * rank, (0,) * rank)
+    layer.set_input(2, shape)
+    return layer.get_output(0)
 
 
 # -- reshapes -----------------------------------------------------------------------------------
@@ -164,7 +167,10 @@ def space_to_depth(ctx: ImportContext, node: OnnxNode) -> ITensor:
     if b <= 0 or h % b or w % b:
         raise node.error(ErrorCode.INVALID_NODE, f"blocksize {b} does not divide {h}x{w}")
     blocks = ctx.reshape(x, (n, c, h // b, b, w // b, b))
-    return ctx.reshape(ctx.transpose(blocks, (0, 3, 5, 1, 2, 4)), (n, c * b * b, h // b, w // b))
+    # DCR (the default): block offsets lead the channels; CRD (opset 25): channels lead
+    crd = node.attr("mode", "string", "DCR") == "CRD"
+    order = (0, 1, 3, 5, 2, 4) if crd else (0, 3, 5, 1, 2, 4)
+    return ctx.reshape(ctx.transpose(blocks, order), (n, c * b * b, h // b, w // b))
 
 
 def _static_nchw(ctx: ImportContext, node: OnnxNode, x: ITensor) -> tuple[int, ...]:
@@ -380,6 +386,8 @@ def trilu(ctx: ImportContext, node: OnnxNode) -> ITensor:
         )
     k = int(ctx.require_value(node, 1).reshape(())) if node.input(1) is not None else 0
     rows, columns = shape[-2:]
+    if rows * columns == 0:
+        return ctx.identity(x)  # an empty matrix is its own triangle
     ones = np.ones((rows, columns), dtype=bool)
     mask = np.triu(ones, k) if node.attr("upper", "int", 1) else np.tril(ones, k)
     zero = ctx.scalar_like(0, x)
