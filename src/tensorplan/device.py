@@ -130,12 +130,14 @@ def convert(
     values = _values(x, from_type)
     if to_type in _SUB_BYTE_INTEGERS:
         return _wrap_integer(values, to_type)
+    # signs come from the bits before any arithmetic: CUDA drops NaNs' signs on the way
+    negative = _negative(values) if values.is_floating_point() else values < 0
     if to_type in _MINIFLOATS:
-        return _encode_minifloat(_float32(values), *_MINIFLOATS[to_type])
+        return _encode_minifloat(values.to(torch.float32), negative, *_MINIFLOATS[to_type])
     if to_type == DataType.E8M0:
-        return _encode_e8m0(_float32(values), saturate, round_mode)
+        return _encode_e8m0(values.to(torch.float32), saturate, round_mode)
     if to_type in _FP8_TYPES:
-        return _encode_fp8(_float32(values), to_type, saturate)
+        return _encode_fp8(values.to(torch.float32), negative, to_type, saturate)
     if to_type == DataType.HALF and values.dtype == torch.float64:
         return _double_to_half(values)
     target = torch_dtype(to_type)
@@ -147,16 +149,6 @@ def convert(
         bad = torch.isnan(wide) | (wide >= limit) | (wide < -limit)
         return torch.where(bad, torch.iinfo(target).min, values.to(target))
     return values.to(target)
-
-
-def _float32(values: torch.Tensor) -> torch.Tensor:
-    """`values` as float32, NaNs keeping their sign bits (CUDA's conversions drop them)."""
-    converted = values.to(torch.float32)
-    if values.dtype == torch.float32 or not values.is_floating_point():
-        return converted
-    nan = torch.isnan(converted)
-    magnitude = torch.where(nan, converted.abs(), converted)
-    return torch.where(nan & _negative(values), -magnitude, magnitude)
 
 
 def _negative(x: torch.Tensor) -> torch.Tensor:
@@ -197,7 +189,9 @@ def _wrap_integer(values: torch.Tensor, to_type: DataType) -> torch.Tensor:
     return low.to(torch_dtype(to_type))
 
 
-def _encode_minifloat(x: torch.Tensor, exponent_bits: int, mantissa_bits: int, bias: int):
+def _encode_minifloat(
+    x: torch.Tensor, negative: torch.Tensor, exponent_bits: int, mantissa_bits: int, bias: int
+):
     """float32 to the bit codes (uint8) of a float without inf and NaN: round to nearest even,
     saturate; NaN gives a zero of the opposite sign (ml_dtypes)."""
     sign_shift = exponent_bits + mantissa_bits
@@ -208,7 +202,7 @@ def _encode_minifloat(x: torch.Tensor, exponent_bits: int, mantissa_bits: int, b
     steps = torch.where(torch.isnan(x), 0, steps).to(torch.int32)
     # a round up to 2**(mantissa_bits + 1) steps carries into the exponent field by itself
     code = (exponent + (bias - 1)) * (1 << mantissa_bits) + steps
-    sign = _negative(x) ^ torch.isnan(x)
+    sign = negative ^ torch.isnan(x)
     code = torch.where(torch.isnan(x), 0, code) | (sign.to(torch.int32) << sign_shift)
     return code.to(torch.uint8)
 
@@ -254,7 +248,9 @@ def _decode_e8m0(x: torch.Tensor) -> torch.Tensor:
     return torch.where(code == 0xFF, 0x7FC00000, bits).view(torch.float32)
 
 
-def _encode_fp8(x: torch.Tensor, to_type: DataType, saturate: bool) -> torch.Tensor:
+def _encode_fp8(
+    x: torch.Tensor, negative: torch.Tensor, to_type: DataType, saturate: bool
+) -> torch.Tensor:
     """float32 to an FP8 type, round to nearest even; ONNX's saturate rule and ml_dtypes' NaN
     codes where torch differs (torch saturates E4M3FN, and writes E5M2's NaN as 0x7F)."""
     dtype = torch_dtype(to_type)
@@ -262,7 +258,7 @@ def _encode_fp8(x: torch.Tensor, to_type: DataType, saturate: bool) -> torch.Ten
         largest = torch.finfo(dtype).max
         x = torch.clamp(x, -largest, largest)
     codes = x.to(dtype).view(torch.uint8)
-    sign = _negative(x).to(torch.uint8) << 7
+    sign = negative.to(torch.uint8) << 7
     if to_type == DataType.FP8 and not saturate:
         codes = torch.where(x.abs() > _E4M3FN_OVERFLOW, 0x7F | sign, codes)
     elif to_type == DataType.FP8_E5M2:

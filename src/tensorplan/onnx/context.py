@@ -190,6 +190,13 @@ class ImportContext:
             raise NeedsConstant(node, index, self.sources(node.proto.input[index]))
         return value
 
+    def add_producer(self, proto: onnx.NodeProto) -> None:
+        """Record the node making its outputs (function bodies' and subgraphs' nodes), so
+        that `sources` traces values through them."""
+        for name in proto.output:
+            if name:
+                self._producers.setdefault(name, proto)
+
     def sources(self, name: str) -> set[str]:
         """The graph inputs the ONNX value `name` depends on."""
         found, pending, seen = set(), [name], set()

@@ -114,6 +114,7 @@ class GraphImporter:
                 )
             inputs.append(tensor)
         node = OnnxNode(proto, index, opsets.get(domain, 0), inputs)
+        self.ctx.add_producer(proto)
         if domain not in opsets:
             raise node.unsupported(f"the model imports no opset for domain '{proto.domain}'")
         label = label or proto.name or f"{proto.op_type}_{index}"
