@@ -130,14 +130,12 @@ def convert(
     values = _values(x, from_type)
     if to_type in _SUB_BYTE_INTEGERS:
         return _wrap_integer(values, to_type)
-    # signs come from the bits before any arithmetic: CUDA drops NaNs' signs on the way
-    negative = _negative(values) if values.is_floating_point() else values < 0
     if to_type in _MINIFLOATS:
-        return _encode_minifloat(values.to(torch.float32), negative, *_MINIFLOATS[to_type])
+        return _encode_minifloat(values.to(torch.float32), _signs(values), *_MINIFLOATS[to_type])
     if to_type == DataType.E8M0:
         return _encode_e8m0(values.to(torch.float32), saturate, round_mode)
     if to_type in _FP8_TYPES:
-        return _encode_fp8(values.to(torch.float32), negative, to_type, saturate)
+        return _encode_fp8(values.to(torch.float32), _signs(values), to_type, saturate)
     if to_type == DataType.HALF and values.dtype == torch.float64:
         return _double_to_half(values)
     target = torch_dtype(to_type)
@@ -149,6 +147,16 @@ def convert(
         bad = torch.isnan(wide) | (wide >= limit) | (wide < -limit)
         return torch.where(bad, torch.iinfo(target).min, values.to(target))
     return values.to(target)
+
+
+def _signs(values: torch.Tensor) -> torch.Tensor:
+    """Which values are negative, read before any arithmetic: for floats from the bits, as
+    CUDA drops NaNs' signs in conversions; unsigned and bool values never are."""
+    if values.is_floating_point():
+        return _negative(values)
+    if values.dtype == torch.bool or not torch.iinfo(values.dtype).min:
+        return torch.zeros_like(values, dtype=torch.bool)
+    return values < 0
 
 
 def _negative(x: torch.Tensor) -> torch.Tensor:

@@ -11,6 +11,15 @@ from onnx import TensorProto, helper
 
 import tensorplan as trt
 
+NODE_SUITE_SUMMARY = pytest.StashKey[str]()
+"""The node suite's `N passed, M failed`, printed at the end of every pytest run."""
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    summary = config.stash.get(NODE_SUITE_SUMMARY, None)
+    if summary is not None:
+        terminalreporter.write_line(f"ONNX backend node tests: {summary}")
+
 
 def make_model(
     nodes: Sequence[onnx.NodeProto],
