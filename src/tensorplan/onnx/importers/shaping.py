@@ -17,6 +17,7 @@ from ...types import (
     DataType,
     ElementWiseOperation,
     ErrorCode,
+    FillOperation,
     GatherMode,
     ReduceOperation,
     SampleMode,
@@ -243,8 +244,11 @@ def slice_(ctx: ImportContext, node: OnnxNode) -> ITensor:
         axes = node.attr("axes", "ints", list(range(len(starts))))
         steps = [1] * len(starts)
     else:
-        starts = [int(v) for v in ctx.require_value(node, 1).reshape(-1)]
-        ends = [int(v) for v in ctx.require_value(node, 2).reshape(-1)]
+        starts_v, ends_v = ctx.value(node.input(1)), ctx.value(node.input(2))
+        if starts_v is None or ends_v is None or UNKNOWN in shape:
+            return _dynamic_slice(ctx, node)
+        starts = [int(v) for v in starts_v.reshape(-1)]
+        ends = [int(v) for v in ends_v.reshape(-1)]
         axes = list(range(len(starts)))
         if node.input(3) is not None:
             axes = [int(v) for v in ctx.require_value(node, 3).reshape(-1)]
@@ -270,6 +274,58 @@ def slice_(ctx: ImportContext, node: OnnxNode) -> ITensor:
         first, count = _slice_range(start, end, step, dim)
         begin[axis], size[axis], stride[axis] = first, count, step
     return ctx.network.add_slice(x, begin, size, stride).get_output(0)
+
+
+def _dynamic_slice(ctx: ImportContext, node: OnnxNode) -> ITensor:
+    """ONNX Slice-10+ with run-time starts/ends or dims: clamping done on INT64 shape tensors."""
+    x = node.inputs[0]
+    rank = ctx.rank(x)
+    count = ctx.shape(node.inputs[1])[0]
+    if count == UNKNOWN:
+        raise node.error(ErrorCode.UNSUPPORTED_NODE_DYNAMIC, "starts needs a known length")
+    axes = list(range(count))
+    if node.input(3) is not None:
+        axes = [int(v) for v in ctx.require_value(node, 3).reshape(-1)]
+    steps = [1] * count
+    if node.input(4) is not None:
+        steps = [int(v) for v in ctx.require_value(node, 4).reshape(-1)]
+    if not count == len(axes) == len(steps) == ctx.shape(node.inputs[2])[0]:
+        raise node.error(ErrorCode.INVALID_NODE, "starts, ends, axes and steps differ in length")
+    starts = ctx.cast(node.inputs[1], DataType.INT64)
+    ends = ctx.cast(node.inputs[2], DataType.INT64)
+    dims = ctx.shape_of(x)
+
+    def const(v: int) -> ITensor:
+        return ctx.constant(np.array([v], dtype=np.int64))
+
+    def clamp(v: ITensor, low: ITensor, high: ITensor) -> ITensor:
+        return ctx.binary(ctx.binary(v, low, E.MAX), high, E.MIN)
+
+    begin = [const(0)] * rank
+    size = [ctx.dims(dims, axis, axis + 1) for axis in range(rank)]
+    stride = [1] * rank
+    for k, (axis, step) in enumerate(zip(axes, steps, strict=True)):
+        axis = normalize_axis(node, axis, rank, "axes value")
+        if step == 0:
+            raise node.error(ErrorCode.INVALID_NODE, "a slice step must not be 0")
+        dim = size[axis]
+        bounds = []
+        for v in (ctx.dims(starts, k, k + 1), ctx.dims(ends, k, k + 1)):
+            wrapped = ctx.select(ctx.binary(v, const(0), E.LESS), ctx.binary(v, dim, E.SUM), v)
+            if step > 0:
+                bounds.append(clamp(wrapped, const(0), dim))
+            else:
+                bounds.append(clamp(wrapped, const(-1), ctx.binary(dim, const(1), E.SUB)))
+        first, last = bounds
+        span = ctx.binary(last, first, E.SUB) if step > 0 else ctx.binary(first, last, E.SUB)
+        span = ctx.binary(span, const(abs(step) - 1), E.SUM)
+        n = ctx.binary(ctx.binary(span, const(abs(step)), E.FLOOR_DIV), const(0), E.MAX)
+        begin[axis] = ctx.select(ctx.binary(n, const(0), E.GREATER), first, const(0))
+        size[axis], stride[axis] = n, step
+    layer = ctx.network.add_slice(x, [0] * rank, [0] * rank, stride)
+    layer.set_input(1, ctx.concat(begin))
+    layer.set_input(2, ctx.concat(size))
+    return layer.get_output(0)
 
 
 def _slice_range(start: int, end: int, step: int, dim: int) -> tuple[int, int]:
@@ -350,6 +406,9 @@ def tile(ctx: ImportContext, node: OnnxNode) -> ITensor:
 
 
 def range_(ctx: ImportContext, node: OnnxNode) -> ITensor:
+    integer = ctx.dtype(node.inputs[0]) in (DataType.INT32, DataType.INT64)
+    if integer and any(ctx.value(node.input(i)) is None for i in range(3)):
+        return _dynamic_range(ctx, node)
     start, limit, delta = (ctx.require_value(node, i).reshape(()) for i in range(3))
     if delta == 0:
         raise node.error(ErrorCode.INVALID_VALUE, "Range's delta must not be 0")
@@ -358,6 +417,20 @@ def range_(ctx: ImportContext, node: OnnxNode) -> ITensor:
         start + np.arange(count, dtype=np.float64 if start.dtype.kind == "f" else np.int64) * delta
     )
     return ctx.constant(values.astype(start.dtype), ctx.dtype(node.inputs[0]))
+
+
+def _dynamic_range(ctx: ImportContext, node: OnnxNode) -> ITensor:
+    """Integer Range from run-time scalars: a LINSPACE fill of max(ceil((limit - start) / delta), 0)."""
+    start, limit, delta = (ctx.reshape(t, [1]) for t in node.inputs[:3])
+    dtype = ctx.dtype(node.inputs[0])  # integer: ceil(a / b) as -floor(-a / b)
+    negated = ctx.binary(ctx.binary(start, limit, E.SUB), delta, E.FLOOR_DIV)
+    count = ctx.binary(ctx.constant(np.zeros(1), dtype), negated, E.SUB)
+    count = ctx.binary(ctx.cast(count, DataType.INT64), ctx.constant(np.zeros(1, np.int64)), E.MAX)
+    layer = ctx.network.add_fill([0], FillOperation.LINSPACE, dtype)
+    layer.set_input(0, count)
+    layer.set_input(1, ctx.reshape(start, []))
+    layer.set_input(2, delta)
+    return layer.get_output(0)
 
 
 def eye_like(ctx: ImportContext, node: OnnxNode) -> ITensor:
