@@ -67,6 +67,17 @@ def run(engine: trt.ICudaEngine, inputs: Mapping[str, np.ndarray]) -> dict[str, 
     return {name: _numpy(tensor, engine.get_tensor_dtype(name)) for name, tensor in outputs.items()}
 
 
+def constant(network: trt.INetworkDefinition, array: np.ndarray) -> trt.ITensor:
+    """A constant layer's output holding `array`."""
+    return network.add_constant(array.shape, trt.Weights(np.ascontiguousarray(array))).get_output(0)
+
+
+def output(network: trt.INetworkDefinition, tensor: trt.ITensor, name: str = "y") -> None:
+    """Name `tensor` and mark it as a network output."""
+    tensor.name = name
+    network.mark_output(tensor)
+
+
 def build_and_run(
     define: Callable[[trt.INetworkDefinition], None],
     inputs: Mapping[str, np.ndarray],
@@ -76,6 +87,59 @@ def build_and_run(
     plan = build_plan(define, configure=configure)
     assert plan is not None, "the build failed"
     return run(load(plan), inputs)
+
+
+class OutputAllocator(trt.IOutputAllocator):
+    """Gives each output a buffer of the asked size and keeps the shape it is told."""
+
+    def __init__(self, device: torch.device) -> None:
+        trt.IOutputAllocator.__init__(self)
+        self.device = device
+        self.buffers: dict[str, torch.Tensor] = {}
+        self.shapes: dict[str, tuple[int, ...]] = {}
+
+    def reallocate_output(self, tensor_name, memory, size, alignment):
+        self.buffers[tensor_name] = torch.empty(max(size, 1), dtype=torch.uint8, device=self.device)
+        return self.buffers[tensor_name].data_ptr()
+
+    def notify_shape(self, tensor_name, shape):
+        self.shapes[tensor_name] = tuple(shape)
+
+    def tensor(self, name: str, dtype: torch.dtype) -> torch.Tensor:
+        """The output `name` as written, in its told shape."""
+        shape = self.shapes[name]
+        count = int(np.prod(shape))
+        return self.buffers[name][: count * dtype.itemsize].view(dtype).reshape(shape)
+
+
+def run_with_allocator(
+    engine: trt.ICudaEngine, inputs: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Execute with every output's memory from an IOutputAllocator; the outputs by name."""
+    context = engine.create_execution_context()
+    device = engine._device
+    allocator = OutputAllocator(device)
+    keep = []
+    outputs = []
+    for index in range(engine.num_io_tensors):
+        name = engine.get_tensor_name(index)
+        if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
+            array = np.require(np.asarray(inputs[name]), requirements="C")
+            host = engine.get_tensor_location(name) == trt.TensorLocation.HOST
+            tensor = torch.from_numpy(array.copy()).to("cpu" if host else device)
+            keep.append(tensor)
+            assert context.set_input_shape(name, array.shape)
+            assert context.set_tensor_address(name, tensor.data_ptr())
+        else:
+            outputs.append(name)
+            assert context.set_output_allocator(name, allocator)
+    assert context.execute_async_v3(0)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return {
+        name: allocator.tensor(name, torch_dtype(engine.get_tensor_dtype(name))).cpu().numpy()
+        for name in outputs
+    }
 
 
 def _numpy(tensor: torch.Tensor, dtype: trt.DataType) -> np.ndarray:
@@ -139,4 +203,15 @@ _SUB_BYTE_INTEGERS = frozenset(
 )
 
 
-__all__ = ["build_and_run", "build_plan", "dtype_of", "load", "run", "torch_dtype"]
+__all__ = [
+    "OutputAllocator",
+    "build_and_run",
+    "build_plan",
+    "constant",
+    "dtype_of",
+    "load",
+    "output",
+    "run",
+    "run_with_allocator",
+    "torch_dtype",
+]

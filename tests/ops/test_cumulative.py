@@ -10,7 +10,7 @@ from onnx import helper
 from onnx.reference import ReferenceEvaluator
 
 import tensorplan as trt
-from helpers import build_and_run, build_plan
+from helpers import build_and_run, build_plan, constant, output
 
 RNG = np.random.default_rng(1357)
 
@@ -22,15 +22,6 @@ def onnx_reference(op_type, inputs, **attributes):
     """The output of one ONNX node, computed by onnx's reference evaluator."""
     node = helper.make_node(op_type, list(inputs), ["y"], **attributes)
     return ReferenceEvaluator(node).run(None, dict(inputs))[0]
-
-
-def constant(network, array):
-    return network.add_constant(array.shape, trt.Weights(np.ascontiguousarray(array))).get_output(0)
-
-
-def output(network, tensor, name="y"):
-    tensor.name = name
-    network.mark_output(tensor)
 
 
 def cumulative_network(shape, axis, op, exclusive, reverse, dtype=trt.float32):

@@ -9,7 +9,7 @@ from onnx import helper
 from onnx.reference import ReferenceEvaluator
 
 import tensorplan as trt
-from helpers import build_and_run, build_plan, dtype_of
+from helpers import build_and_run, build_plan, constant, dtype_of, output
 from tensorplan.network.layers.indexing import ScatterReduction
 
 RNG = np.random.default_rng(2468)
@@ -43,15 +43,6 @@ def onnx_reference(op_type, inputs, **attributes):
     """The output of one ONNX node, computed by onnx's reference evaluator."""
     node = helper.make_node(op_type, list(inputs), ["y"], **attributes)
     return ReferenceEvaluator(node).run(None, dict(inputs))[0]
-
-
-def constant(network, array):
-    return network.add_constant(array.shape, trt.Weights(np.ascontiguousarray(array))).get_output(0)
-
-
-def output(network, tensor, name="y"):
-    tensor.name = name
-    network.mark_output(tensor)
 
 
 def profile(name, low, opt, high):

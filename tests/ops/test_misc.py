@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 from onnx.helper import make_node
 from onnx.reference import ReferenceEvaluator
-from test_nms import run_with_allocator
 
 import tensorplan as trt
-from helpers import build_and_run, build_plan, dtype_of, load
+from helpers import build_and_run, build_plan, dtype_of, load, run_with_allocator
 
 RNG = np.random.default_rng(99)
 

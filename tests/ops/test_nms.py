@@ -2,68 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import numpy as np
 import pytest
-import torch
 from onnx.reference.ops.op_non_max_suppression import NonMaxSuppression
 
 import tensorplan as trt
-from helpers import build_plan, dtype_of, load, torch_dtype
+from helpers import build_plan, dtype_of, load, run_with_allocator
 
 RNG = np.random.default_rng(7)
-
-
-class OutputAllocator(trt.IOutputAllocator):
-    """Gives each output a buffer of the asked size and keeps the shape it is told."""
-
-    def __init__(self, device: torch.device) -> None:
-        trt.IOutputAllocator.__init__(self)
-        self.device = device
-        self.buffers: dict[str, torch.Tensor] = {}
-        self.shapes: dict[str, tuple[int, ...]] = {}
-
-    def reallocate_output(self, tensor_name, memory, size, alignment):
-        self.buffers[tensor_name] = torch.empty(max(size, 1), dtype=torch.uint8, device=self.device)
-        return self.buffers[tensor_name].data_ptr()
-
-    def notify_shape(self, tensor_name, shape):
-        self.shapes[tensor_name] = tuple(shape)
-
-
-def run_with_allocator(
-    engine: trt.ICudaEngine, inputs: Mapping[str, np.ndarray]
-) -> dict[str, np.ndarray]:
-    """Execute with every output memory from an IOutputAllocator; the outputs by name."""
-    context = engine.create_execution_context()
-    device = engine._device
-    allocator = OutputAllocator(device)
-    keep = []
-    outputs = []
-    for index in range(engine.num_io_tensors):
-        name = engine.get_tensor_name(index)
-        if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
-            array = np.require(np.asarray(inputs[name]), requirements="C")
-            host = engine.get_tensor_location(name) == trt.TensorLocation.HOST
-            tensor = torch.from_numpy(array.copy()).to("cpu" if host else device)
-            keep.append(tensor)
-            assert context.set_input_shape(name, array.shape)
-            assert context.set_tensor_address(name, tensor.data_ptr())
-        else:
-            outputs.append(name)
-            assert context.set_output_allocator(name, allocator)
-    assert context.execute_async_v3(0)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    results = {}
-    for name in outputs:
-        shape = allocator.shapes[name]
-        dtype = torch_dtype(engine.get_tensor_dtype(name))
-        count = int(np.prod(shape))
-        data = allocator.buffers[name][: count * dtype.itemsize].view(dtype)
-        results[name] = data.reshape(shape).cpu().numpy()
-    return results
 
 
 def nms_network(

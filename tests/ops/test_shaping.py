@@ -8,19 +8,10 @@ import pytest
 import torch
 
 import tensorplan as trt
-from helpers import build_and_run, build_plan, load
+from helpers import build_and_run, build_plan, constant, load, output
 from tensorplan.network.layers.shaping import Permutation
 
 RNG = np.random.default_rng(4321)
-
-
-def constant(network, array):
-    return network.add_constant(array.shape, trt.Weights(np.ascontiguousarray(array))).get_output(0)
-
-
-def output(network, tensor, name="y"):
-    tensor.name = name
-    network.mark_output(tensor)
 
 
 def profile(name, low, opt, high):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import tensorplan as trt
-from helpers import build_and_run, build_plan
+from helpers import build_and_run, build_plan, constant, output
 
 RNG = np.random.default_rng(9753)
 
@@ -24,15 +24,6 @@ TYPES = [
     trt.bool,
     trt.fp8,
 ]
-
-
-def constant(network, array):
-    return network.add_constant(array.shape, trt.Weights(np.ascontiguousarray(array))).get_output(0)
-
-
-def output(network, tensor, name="y"):
-    tensor.name = name
-    network.mark_output(tensor)
 
 
 def profile(name, low, opt, high):

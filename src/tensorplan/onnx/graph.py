@@ -21,6 +21,7 @@ from ..plugins.quick import add_onnx_plugin, find_plugin_creator
 from ..types import ErrorCode
 from .context import ImportContext, OnnxNode
 from .importers import find_importer
+from .importers.shaping import normalize_axis
 from .model import (
     DEFAULT_DOMAINS,
     OLDEST_OPSET,
@@ -211,7 +212,10 @@ class GraphImporter:
         outputs = len(body.output) - states
         output_axes = node.attr("scan_output_axes", "ints", [0] * outputs)
         output_reverse = node.attr("scan_output_directions", "ints", [0] * outputs)
-        axes = [_normalized(a, ctx.rank(t)) for a, t in zip(input_axes, scan_inputs, strict=True)]
+        axes = [
+            normalize_axis(node, a, ctx.rank(t), "scan input axis")
+            for a, t in zip(input_axes, scan_inputs, strict=True)
+        ]
         lengths = {ctx.shape(t)[a] for t, a in zip(scan_inputs, axes, strict=True)}
         if len(lengths) != 1 or UNKNOWN in lengths:
             raise node.error(
@@ -240,7 +244,7 @@ class GraphImporter:
                 collected[position].append(tensor)
         stacked = []
         for tensors, axis, reverse in zip(collected, output_axes, output_reverse, strict=True):
-            axis = _normalized(axis, ctx.rank(tensors[0]) + 1)
+            axis = normalize_axis(node, axis, ctx.rank(tensors[0]) + 1, "scan output axis")
             pieces = [ctx.unsqueeze(t, [axis]) for t in (tensors[::-1] if reverse else tensors)]
             stacked.append(ctx.concat(pieces, axis))
         return state_values + stacked
@@ -466,10 +470,6 @@ def _rename_scoped(
     inner.output.extend(scoped(name) if name else "" for name in node.output)
     inner.name = prefix + node.name if node.name else ""
     return inner
-
-
-def _normalized(axis: int, rank: int) -> int:
-    return axis + rank if axis < 0 else axis
 
 
 def _names(names: Iterable[str], renamed: dict[str, str], prefix: str) -> list[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ...network.tensor import ITensor
-from ...ops.recurrent import RNNActivation, RNNDirection, RNNOperation
+from ...ops.recurrent import RNNDirection, RNNOperation, onnx_activations
 from ...types import DataType, PaddingMode
 from ..context import ImportContext, OnnxNode
 from ..model import datatype_of
@@ -103,21 +103,6 @@ def lp_pool(ctx: ImportContext, node: OnnxNode) -> ITensor:
     return layer.get_output(0)
 
 
-ACTIVATIONS = {
-    "relu": RNNActivation.RELU,
-    "tanh": RNNActivation.TANH,
-    "sigmoid": RNNActivation.SIGMOID,
-    "affine": RNNActivation.AFFINE,
-    "leakyrelu": RNNActivation.LEAKY_RELU,
-    "thresholdedrelu": RNNActivation.THRESHOLDED_RELU,
-    "scaledtanh": RNNActivation.SCALED_TANH,
-    "hardsigmoid": RNNActivation.HARD_SIGMOID,
-    "elu": RNNActivation.ELU,
-    "softsign": RNNActivation.SOFTSIGN,
-    "softplus": RNNActivation.SOFTPLUS,
-}
-
-
 def _recurrent(mode: RNNOperation):
     """RNN, GRU and LSTM onto the recurrent extension layer (inputs in ONNX's order)."""
 
@@ -132,13 +117,19 @@ def _recurrent(mode: RNNOperation):
             node.inputs[0], mode, node.inputs[1], node.inputs[2],
             bias, lengths, initial_h, initial_c, peepholes,
         )  # fmt: skip
-        names = node.attr("activations", "strings", [])
-        unknown = [name for name in names if name.lower() not in ACTIVATIONS]
-        if unknown:
-            raise node.unsupported(f"activations {unknown} are not ONNX recurrent activations")
-        layer.activations = [ACTIVATIONS[name.lower()] for name in names]
-        layer.activation_alpha = node.attr("activation_alpha", "floats", [])
-        layer.activation_beta = node.attr("activation_beta", "floats", [])
+        try:
+            activations, alphas, betas = onnx_activations(
+                node.attr("activations", "strings", []),
+                node.attr("activation_alpha", "floats", []),
+                node.attr("activation_beta", "floats", []),
+            )
+        except ValueError as error:
+            raise node.unsupported(str(error)) from None
+        layer.activations, layer.activation_alpha, layer.activation_beta = (
+            activations,
+            alphas,
+            betas,
+        )
         directions = {"forward": 0, "reverse": 1, "bidirectional": 2}
         layer.direction = RNNDirection(directions[node.attr("direction", "string", "forward")])
         layer.hidden_size = node.attr("hidden_size", "int", 0)
