@@ -332,6 +332,8 @@ def layer_normalization(ctx: ImportContext, node: OnnxNode) -> list[ITensor]:
     epsilon = node.attr("epsilon", "float", 1e-5)
     axes = list(range(axis, rank))
     stash = _stash(ctx, node, x)
+    if node.num_outputs <= 1 and _normalizable(ctx, x, stash):
+        return [_normalization_layer(ctx, x, scale, bias, axes, epsilon, stash)]
     values = ctx.cast(x, stash)
     mean = ctx.reduce(values, R.AVG, axes, True)
     centered = ctx.binary(values, mean, E.SUB)
@@ -343,6 +345,38 @@ def layer_normalization(ctx: ImportContext, node: OnnxNode) -> list[ITensor]:
     if bias is not None:
         y = ctx.binary(y, bias, E.SUM)
     return [y, mean, inv_std]
+
+
+def _normalizable(ctx: ImportContext, x: ITensor, stash: DataType) -> bool:
+    """Whether an INormalizationLayer computes LayerNormalization's Y (as onnx-tensorrt
+    imports it when Mean and InvStdDev are unused): FLOAT statistics, or HALF ones of a
+    HALF input."""
+    dtype = ctx.dtype(x)
+    if dtype not in (DataType.FLOAT, DataType.HALF, DataType.BF16):
+        return False
+    return stash == DataType.FLOAT or stash == dtype == DataType.HALF
+
+
+def _normalization_layer(
+    ctx: ImportContext,
+    x: ITensor,
+    scale: ITensor,
+    bias: ITensor | None,
+    axes: list[int],
+    epsilon: float,
+    stash: DataType,
+) -> ITensor:
+    rank = ctx.rank(x)
+    scale = ctx.unsqueeze(scale, list(range(rank - ctx.rank(scale))))
+    bias = (
+        ctx.scalar_like(0, x)
+        if bias is None
+        else ctx.unsqueeze(bias, list(range(rank - ctx.rank(bias))))
+    )
+    layer = ctx.network.add_normalization(x, scale, bias, sum(1 << axis for axis in axes))
+    layer.epsilon = epsilon
+    layer.compute_precision = stash
+    return layer.get_output(0)
 
 
 def rms_normalization(ctx: ImportContext, node: OnnxNode) -> ITensor:
