@@ -133,6 +133,8 @@ class MemoryPlan:
 
     arena_size: int = 0
     slots: dict[int, tuple[int, int]] = field(default_factory=dict)
+    channels_last: frozenset[int] = frozenset()
+    """Slotted 4D activations laid out NHWC in their slot (TensorFormat.HWC), not NCHW."""
 
 
 @dataclass

@@ -128,6 +128,11 @@ def test_batch_norm_folds_into_the_convolution(bias):
     (node,) = fused._program.graph.nodes
     assert node.attrs["activation"] == ACT.RELU
     assert "+" in node.name
+    # the kernel is stored channels-last (K, kH, kW, C) for NHWC convolutions
+    assert node.attrs["channels_last"]
+    stored = fused._program.graph.constants[node.inputs[1]].cpu().numpy()
+    scale = (GAMMA / STD).reshape(4, 1, 1, 1)
+    np.testing.assert_allclose(stored, (KERNEL * scale).transpose(0, 2, 3, 1), rtol=1e-6)
 
 
 ACTIVATIONS = [
@@ -205,7 +210,8 @@ def test_values_read_elsewhere_are_not_fused_away():
 
     plan = build_plan(define)
     engine = load(plan)
-    assert ops_of(engine) == ["convolution", "activation"]
+    assert ops_of(engine) == ["conv_bias_act", "activation"]
+    assert nodes_of(engine, "conv_bias_act")[0].attrs["activation"] is None
     outputs = run(engine, {"x": CONV_X})
     np.testing.assert_allclose(outputs["out"], np.maximum(outputs["conv"], 0), rtol=0, atol=0)
 

@@ -348,15 +348,19 @@ def fuse_conv_bias_act(chains: _Chains, node: Node) -> tuple[list[Node], Node] |
     activation = _activation_after(chains, result)
     if activation is not None:
         chain.append(activation)
-    if len(chain) == 1:
+    kernel = chains.constant(node.inputs[1])
+    channels_last = kernel is not None and kernel.dim() == 4
+    if len(chain) == 1 and not channels_last:
         return None
+    name = _fused_name(chain[0], chain[-1])
     inputs = list((*node.inputs, None)[:3])
+    if channels_last:
+        inputs[1] = chains.add_constant(f"{name} [kernel KRSC]", kernel.permute(0, 2, 3, 1))
     if residual is not None:
         inputs.append(residual)
     while inputs[-1] is None:
         inputs.pop()
-    attrs = {**node.attrs, **_epilogue(activation)}
-    name = _fused_name(chain[0], chain[-1])
+    attrs = {**node.attrs, **_epilogue(activation), "channels_last": channels_last}
     return chain, Node(name, "conv_bias_act", attrs, inputs, list(chain[-1].outputs))
 
 

@@ -6,11 +6,25 @@ tensors alive at the same time) is the one TFLite and TensorRT-style planners us
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from ..ir import Graph, MemoryPlan
 from ..ops.base import TensorMeta
 from ..plan.format import CONSTANT_ALIGNMENT, align
+
+CHANNELS_LAST_READERS = frozenset(
+    {
+        "conv_bias_act",
+        "convolution",
+        "pooling",
+        "reduce",
+        "activation",
+        "elementwise",
+        "unary",
+        "shuffle",
+    }
+)
+"""Ops whose kernels read inputs of any strides: a channels-last activation may feed them."""
 
 
 def plan_memory(graph: Graph, shape_sets: Sequence[Sequence[TensorMeta]]) -> MemoryPlan:
@@ -52,4 +66,29 @@ def plan_memory(graph: Graph, shape_sets: Sequence[Sequence[TensorMeta]]) -> Mem
         placed.append((offset, offset + size, first[value_id], last[value_id]))
         slots[value_id] = (offset, size)
         arena_size = max(arena_size, offset + size)
-    return MemoryPlan(arena_size, dict(sorted(slots.items())))
+    return MemoryPlan(arena_size, dict(sorted(slots.items())), channels_last_values(graph, slots))
+
+
+def channels_last_values(graph: Graph, slotted: Collection[int]) -> frozenset[int]:
+    """The activations to lay out channels-last (NHWC): outputs of channels-last
+    convolutions, and of poolings over channels-last inputs, that only ops reading any strides
+    read. Chains of convolutions then run without layout conversions; engine inputs and
+    outputs keep the user's NCHW."""
+    readers: dict[int, list[str]] = {}
+    for node in graph.nodes:
+        for value_id in node.inputs:
+            readers.setdefault(value_id, []).append(node.op)
+    chosen: set[int] = set()
+    for node in graph.nodes:
+        produces = (node.op == "conv_bias_act" and node.attrs["channels_last"]) or (
+            node.op == "pooling" and node.inputs[0] in chosen
+        )
+        value_id = node.outputs[0]
+        if (
+            produces
+            and value_id in slotted
+            and len(graph.values[value_id].shape) == 4
+            and all(op in CHANNELS_LAST_READERS for op in readers.get(value_id, []))
+        ):
+            chosen.add(value_id)
+    return frozenset(chosen)

@@ -19,6 +19,7 @@ from .shapes import numel
 
 FLOATS = frozenset({DataType.FLOAT, DataType.HALF, DataType.BF16})
 SPATIAL_RANKS = (2, 3)
+CUDNN_TYPES = (torch.float16, torch.bfloat16, torch.float32)
 
 
 class SpatialDims(Ints):
@@ -137,20 +138,13 @@ class Convolution(_Convolution):
         self, inputs: list[torch.Tensor | None], outputs: list[torch.Tensor], attrs: dict
     ) -> None:
         x, kernel, bias = (*inputs, None)[:3]
+        if self.run_into(x, kernel, outputs[0], attrs):
+            if bias is not None:
+                outputs[0].add_(bias.view(-1, *[1] * (x.dim() - 2)))
+            return
+        x, padding = self._padded(x, attrs)
         spatial = spatial_attrs(attrs)
-        mode = attrs["padding_mode"]
-        geometry = [
-            self.geometry(size, axis, spatial, mode) for axis, size in enumerate(x.shape[2:])
-        ]
-        pre = [g[1] for g in geometry]
-        end = [g[2] for g in geometry]
-        if pre == end:
-            padding = pre
-        else:
-            # asymmetric (or cropped) padding: pad explicitly, as torch pads both sides alike
-            x = F.pad(x, pad_arg(pre, end))
-            padding = [0] * len(pre)
-        convolve = F.conv2d if len(pre) == 2 else F.conv3d
+        convolve = F.conv2d if len(padding) == 2 else F.conv3d
         result = convolve(
             x,
             kernel.to(x.dtype),
@@ -161,6 +155,51 @@ class Convolution(_Convolution):
             groups=attrs["num_groups"],
         )
         outputs[0].copy_(result)
+
+    def run_into(
+        self, x: torch.Tensor, kernel: torch.Tensor, out: torch.Tensor, attrs: dict
+    ) -> bool:
+        """Convolve without bias straight into `out` through cuDNN, in `out`'s memory format
+        (NCHW or channels-last), when the device, types and layouts allow; False otherwise
+        (nothing done)."""
+        if not (out.is_cuda and torch.backends.cudnn.is_available()):
+            return False
+        if not x.dtype == kernel.dtype == out.dtype or out.dtype not in CUDNN_TYPES:
+            return False
+        layout = out.suggest_memory_format()
+        if not (
+            out.is_contiguous(memory_format=layout) and kernel.is_contiguous(memory_format=layout)
+        ):
+            return False  # cuDNN would copy the kernel (or the output) on every run
+        x, padding = self._padded(x, attrs)
+        spatial = spatial_attrs(attrs)
+        torch.ops.aten.cudnn_convolution.out(
+            x,
+            kernel,
+            padding,
+            spatial["stride_nd"],
+            spatial["dilation_nd"],
+            attrs["num_groups"],
+            False,  # benchmark: cuDNN's heuristics pick the algorithm
+            False,  # deterministic
+            torch.backends.cudnn.allow_tf32,
+            out=out,
+        )
+        return True
+
+    def _padded(self, x: torch.Tensor, attrs: dict) -> tuple[torch.Tensor, list[int]]:
+        """The input and torch's symmetric padding; asymmetric (or cropped) padding is applied
+        to the input explicitly, as torch pads both sides alike."""
+        spatial = spatial_attrs(attrs)
+        mode = attrs["padding_mode"]
+        geometry = [
+            self.geometry(size, axis, spatial, mode) for axis, size in enumerate(x.shape[2:])
+        ]
+        pre = [g[1] for g in geometry]
+        end = [g[2] for g in geometry]
+        if pre == end:
+            return x, pre
+        return F.pad(x, pad_arg(pre, end)), [0] * len(pre)
 
 
 class Deconvolution(_Convolution):

@@ -32,16 +32,26 @@ class ConvBiasAct(Op):
     """Convolution + bias (+ residual add) (+ activation): act(conv(x, kernel) + bias + residual).
 
     Inputs: x, kernel, bias?, residual?. Batch-norm and other per-channel affine layers after
-    a convolution are folded into its kernel and bias before this fusion.
+    a convolution are folded into its kernel and bias before this fusion. With
+    `channels_last`, the kernel is stored (K, kH, kW, C/G) and the convolution runs on
+    channels-last (NHWC) memory, the layout of the GPU's tensor-core kernels: no layout
+    conversions around it when its input and output are channels-last too.
     """
 
     name = "conv_bias_act"
     layer_type = LayerType.CONVOLUTION
     num_inputs = (2, 4)
-    attrs = {**CONVOLUTION.attrs, **EPILOGUE}
+    attrs = {**CONVOLUTION.attrs, **EPILOGUE, "channels_last": Bool(False)}
 
     def infer(self, inputs: list[TensorMeta | None], attrs: dict[str, Any]) -> list[TensorMeta]:
         x, kernel, bias, residual = (*inputs, None, None)[:4]
+        if attrs["channels_last"]:
+            if kernel.rank != 4:
+                raise ShapeError(
+                    f"a channels-last kernel has rank 4 (K, kH, kW, C), got {list(kernel.shape)}"
+                )
+            k, height, width, c = kernel.shape
+            kernel = TensorMeta(kernel.dtype, (k, c, height, width))
         (conv,) = CONVOLUTION.infer([x, kernel, bias], _conv_attrs(attrs))
         if residual is None:
             return [conv]
@@ -58,7 +68,21 @@ class ConvBiasAct(Op):
     ) -> None:
         x, kernel, bias, residual = (*inputs, None, None)[:4]
         out = outputs[0]
-        CONVOLUTION.run([x, kernel, bias], [out], _conv_attrs(attrs))
+        if attrs["channels_last"]:
+            kernel = kernel.permute(0, 3, 1, 2)  # (K, C, kH, kW) in channels-last memory
+        if not CONVOLUTION.run_into(x, kernel, out, _conv_attrs(attrs)):
+            CONVOLUTION.run([x, kernel, bias], [out], _conv_attrs(attrs))
+            bias = None
+        if out.is_cuda:
+            from .cuda_epilogue import epilogue
+
+            relu = attrs["activation"] == ActivationType.RELU
+            if epilogue(out, bias, residual, relu):
+                if not relu:
+                    apply_activation(out, attrs)
+                return
+        if bias is not None:
+            out.add_(bias.view(-1, *[1] * (out.dim() - 2)))
         if residual is not None:
             out.add_(residual)
         apply_activation(out, attrs)

@@ -67,8 +67,9 @@ class Pooling(Op):
             _geometry(size, axis, spatial, attrs["padding_mode"])
             for axis, size in enumerate(x.shape[-rank:])
         ]
-        # torch pools (batch, channels, *window dims): every leading dim becomes a channel
-        x = x.reshape(1, -1, *x.shape[-rank:])
+        if x.dim() != rank + 2:
+            # torch pools (batch, channels, *window dims): every leading dim becomes a channel
+            x = x.reshape(1, -1, *x.shape[-rank:])
         kind = attrs["type"]
         result = None
         if kind in (PoolingType.MAX, PoolingType.MAX_AVERAGE_BLEND):

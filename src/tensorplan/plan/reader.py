@@ -491,12 +491,26 @@ class _Checker:
         if arena_size > MAX_ARENA_BYTES:
             raise PlanError(f"memory.arena_size {arena_size} is larger than {MAX_ARENA_BYTES}")
         slots: dict[int, tuple[int, int]] = {}
+        channels_last: set[int] = set()
         for index, entry in enumerate(_list(obj["slots"], "memory.slots")):
             where = f"memory.slots[{index}]"
             entry = _obj(entry, where)
-            if set(entry) != {"value", "offset", "size"}:
-                raise PlanError(f"{where} must have exactly the keys value, offset, size")
+            if (
+                not {"value", "offset", "size"}
+                <= set(entry)
+                <= {"value", "offset", "size", "format"}
+            ):
+                raise PlanError(
+                    f"{where} must have the keys value, offset, size (and optionally format)"
+                )
             value_id = self.value_id(entry["value"], len(graph.values), f"{where}.value")
+            if "format" in entry:
+                if entry["format"] != "HWC" or len(graph.values[value_id].shape) != 4:
+                    raise PlanError(
+                        f"{where}.format must be 'HWC', for a 4D tensor, got {entry['format']!r} "
+                        f"for {list(graph.values[value_id].shape)}"
+                    )
+                channels_last.add(value_id)
             offset = _int(entry["offset"], f"{where}.offset")
             size = _int(entry["size"], f"{where}.size")
             if offset % CONSTANT_ALIGNMENT or offset + size > arena_size:
@@ -508,7 +522,7 @@ class _Checker:
         if set(slots) & io_or_constant:
             raise PlanError("memory slots are given to engine inputs, outputs or constants")
         _check_slot_lifetimes(graph, slots)
-        return MemoryPlan(arena_size, slots)
+        return MemoryPlan(arena_size, slots, frozenset(channels_last))
 
     def host_code(self, items: Any) -> list[HostLibrary]:
         """The host-code libraries, copied out of their section and checksummed (as data:

@@ -56,6 +56,7 @@ def write_plan(program: Program) -> bytes:
             "arena_size": program.memory.arena_size,
             "slots": [
                 {"value": value_id, "offset": offset, "size": size}
+                | ({"format": "HWC"} if value_id in program.memory.channels_last else {})
                 for value_id, (offset, size) in program.memory.slots.items()
             ],
         },

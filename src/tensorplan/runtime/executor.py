@@ -91,9 +91,11 @@ class Executor:
         graph = self.program.graph
         tensors: dict[int, torch.Tensor] = dict(self.constants)
         tensors.update(io)
-        for value_id, (offset, _) in self.program.memory.slots.items():
-            meta = metas[value_id]
-            tensors[value_id] = _view(arena, offset, meta)
+        memory = self.program.memory
+        for value_id, (offset, _) in memory.slots.items():
+            tensors[value_id] = _view(
+                arena, offset, metas[value_id], value_id in memory.channels_last
+            )
         steps = []
         for node, op in zip(graph.nodes, self._ops, strict=True):
             if all(metas[v].value is not None for v in node.outputs):
@@ -126,12 +128,14 @@ class Executor:
         engine outputs of data-dependent shape come from `output_tensor(value_id, meta)`.
         """
         graph = self.program.graph
-        slots = self.program.memory.slots
+        memory = self.program.memory
         metas = list(metas)
         tensors: dict[int, torch.Tensor] = dict(self.constants)
         tensors.update(io)
-        for value_id, (offset, _) in slots.items():
-            tensors[value_id] = _view(arena, offset, metas[value_id])
+        for value_id, (offset, _) in memory.slots.items():
+            tensors[value_id] = _view(
+                arena, offset, metas[value_id], value_id in memory.channels_last
+            )
         with torch.no_grad():
             for node, op in zip(graph.nodes, self._ops, strict=True):
                 try:
@@ -226,6 +230,12 @@ def _node_inputs(
     ]
 
 
-def _view(arena: torch.Tensor, offset: int, meta: TensorMeta) -> torch.Tensor:
-    nbytes = meta.nbytes
-    return arena[offset : offset + nbytes].view(torch_dtype(meta.dtype)).view(meta.shape)
+def _view(
+    arena: torch.Tensor, offset: int, meta: TensorMeta, channels_last: bool = False
+) -> torch.Tensor:
+    """The tensor of `meta` in its arena slot: NCHW-shaped, NHWC in memory if channels_last."""
+    values = arena[offset : offset + meta.nbytes].view(torch_dtype(meta.dtype))
+    if channels_last:
+        n, c, h, w = meta.shape
+        return values.view(n, h, w, c).permute(0, 3, 1, 2)
+    return values.view(meta.shape)
