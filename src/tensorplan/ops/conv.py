@@ -166,10 +166,8 @@ class Convolution(_Convolution):
             return False
         if not x.dtype == kernel.dtype == out.dtype or out.dtype not in CUDNN_TYPES:
             return False
-        layout = out.suggest_memory_format()
-        if not (
-            out.is_contiguous(memory_format=layout) and kernel.is_contiguous(memory_format=layout)
-        ):
+        layout = _dense_format(out)
+        if layout is None or not kernel.is_contiguous(memory_format=layout):
             return False  # cuDNN would copy the kernel (or the output) on every run
         x, padding = self._padded(x, attrs)
         spatial = spatial_attrs(attrs)
@@ -200,6 +198,15 @@ class Convolution(_Convolution):
         if pre == end:
             return x, pre
         return F.pad(x, pad_arg(pre, end)), [0] * len(pre)
+
+
+def _dense_format(tensor: torch.Tensor) -> torch.memory_format | None:
+    """The memory format `tensor` is dense in (channels-last first, as both hold for some
+    shapes); None when it is dense in neither."""
+    channels_last = {4: torch.channels_last, 5: torch.channels_last_3d}.get(tensor.dim())
+    if channels_last is not None and tensor.is_contiguous(memory_format=channels_last):
+        return channels_last
+    return torch.contiguous_format if tensor.is_contiguous() else None
 
 
 class Deconvolution(_Convolution):
