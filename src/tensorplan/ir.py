@@ -135,6 +135,15 @@ class MemoryPlan:
     slots: dict[int, tuple[int, int]] = field(default_factory=dict)
     channels_last: frozenset[int] = frozenset()
     """Slotted 4D activations laid out NHWC in their slot (TensorFormat.HWC), not NCHW."""
+    views: dict[int, int] = field(default_factory=dict)
+    """Shuffle outputs that are views of the shuffle's input (value id -> input's value id):
+    no slot and no kernel; in node order."""
+
+    def storage_of(self, value_id: int) -> int:
+        """The value whose memory `value_id` lives in (itself unless it is a view)."""
+        while value_id in self.views:
+            value_id = self.views[value_id]
+        return value_id
 
 
 @dataclass

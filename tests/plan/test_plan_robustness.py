@@ -190,6 +190,17 @@ def _slot_for_input(meta: dict) -> None:
     meta["memory"]["slots"].append({"value": meta["inputs"][0], "offset": 0, "size": 256})
 
 
+def _view_with_a_slot(meta: dict) -> None:
+    meta["memory"]["views"] = [[meta["nodes"][1]["outputs"][0], meta["nodes"][0]["outputs"][0]]]
+
+
+def _view_of_an_activation_layer(meta: dict) -> None:
+    """The activation layer's output claimed as a view of its input: only shuffles make views."""
+    _view_with_a_slot(meta)
+    value = meta["nodes"][1]["outputs"][0]
+    meta["memory"]["slots"] = [s for s in meta["memory"]["slots"] if s["value"] != value]
+
+
 def _swap_profile_min_max(meta: dict) -> None:
     shapes = meta["profiles"][0]["x"]
     shapes["min"], shapes["max"] = shapes["max"], shapes["min"]
@@ -262,6 +273,9 @@ METADATA_CASES = {
     "unknown slot format": (_set("memory.slots.0.format", "CHW32"), "format must be 'HWC'"),
     "HWC slot of a 2D tensor": (_set("memory.slots.0.format", "HWC"), "for a 4D tensor"),
     "unknown slot key": (_set("memory.slots.0.evil", 1), "optionally format"),
+    "malformed view": (_set("memory.views", [[1]]), "must be a [value, source] pair"),
+    "view with a slot": (_view_with_a_slot, "has memory of its own"),
+    "view made by a non-shuffle": (_view_of_an_activation_layer, "is not a view of"),
     "slot for an input": (_slot_for_input, "given to engine inputs"),
     "absurd arena": (_set("memory.arena_size", 1 << 50), "larger than"),
     "profile min > max": (_swap_profile_min_max, "min <= opt <= max"),

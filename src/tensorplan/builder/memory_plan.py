@@ -11,6 +11,7 @@ from collections.abc import Collection, Sequence
 from ..ir import Graph, MemoryPlan
 from ..ops.base import TensorMeta
 from ..plan.format import CONSTANT_ALIGNMENT, align
+from ..plan.views import shuffle_views
 
 CHANNELS_LAST_READERS = frozenset(
     {
@@ -31,18 +32,25 @@ def plan_memory(graph: Graph, shape_sets: Sequence[Sequence[TensorMeta]]) -> Mem
     """Slots for every activation, sized for the largest shape any of `shape_sets` gives.
 
     Activations whose shapes depend on data (UNKNOWN dims at every profile point) get no
-    slot: the executor allocates them when their shapes are known.
+    slot: the executor allocates them when their shapes are known. Shuffles that only
+    reshape or only transpose get no slot either: their outputs are views of their inputs,
+    which then live as long as the views are read.
     """
     outputs = set(graph.outputs)
     outputs |= {v for metas in shape_sets for v, meta in enumerate(metas) if not meta.is_static}
+    candidates = {v for node in graph.nodes for v in node.outputs if v not in outputs}
+    channels_last = channels_last_values(graph, candidates)
+    views = shuffle_views(graph, candidates, channels_last)
+    memory = MemoryPlan(channels_last=channels_last, views=views)
     first: dict[int, int] = {}
     last: dict[int, int] = {}
     for index, node in enumerate(graph.nodes):
         for value_id in node.inputs:
-            if value_id in first:
-                last[value_id] = index
+            storage = None if value_id is None else memory.storage_of(value_id)
+            if storage in first:
+                last[storage] = index
         for value_id in node.outputs:
-            if value_id not in outputs:
+            if value_id in candidates and value_id not in views:
                 first[value_id] = last[value_id] = index
     sizes = {
         value_id: align(max(metas[value_id].nbytes for metas in shape_sets), CONSTANT_ALIGNMENT)
@@ -66,7 +74,8 @@ def plan_memory(graph: Graph, shape_sets: Sequence[Sequence[TensorMeta]]) -> Mem
         placed.append((offset, offset + size, first[value_id], last[value_id]))
         slots[value_id] = (offset, size)
         arena_size = max(arena_size, offset + size)
-    return MemoryPlan(arena_size, dict(sorted(slots.items())), channels_last_values(graph, slots))
+    memory.arena_size, memory.slots = arena_size, dict(sorted(slots.items()))
+    return memory
 
 
 def channels_last_values(graph: Graph, slotted: Collection[int]) -> frozenset[int]:

@@ -66,6 +66,31 @@ class Shuffle(Op):
         second = _permutation(attrs["second_transpose"], len(reshaped), "second_transpose")
         return [TensorMeta(data.dtype, tuple(reshaped[p] for p in second))]
 
+    @staticmethod
+    def view_kind(
+        attrs: dict[str, Any], has_dims_input: bool, ranks: tuple[int, int]
+    ) -> str | None:
+        """'reshape' when the shuffle only reshapes (a view of a dense input), 'permute' when it
+        only transposes (a strided view of any input), None when it must move data."""
+        rank, out_rank = ranks
+        first = tuple(attrs["first_transpose"][:rank]) == IDENTITY_PERMUTATION[:rank]
+        second = tuple(attrs["second_transpose"][:out_rank]) == IDENTITY_PERMUTATION[:out_rank]
+        if first and second:
+            return "reshape"
+        if second and not has_dims_input and attrs["reshape_dims"] is None:
+            return "permute"
+        return None
+
+    @staticmethod
+    def view(data: torch.Tensor, shape: tuple[int, ...], attrs: dict[str, Any]) -> torch.Tensor:
+        """The output as a view of `data` (the shuffle's view_kind is not None)."""
+        if tuple(attrs["second_transpose"][: len(shape)]) != IDENTITY_PERMUTATION[: len(shape)]:
+            raise ValueError("a shuffle with a second transpose is not a view")
+        first = tuple(attrs["first_transpose"][: data.dim()])
+        if first != IDENTITY_PERMUTATION[: data.dim()]:
+            return data.permute(first)
+        return data.view(shape)
+
     def run(self, inputs: list[torch.Tensor], outputs: list[torch.Tensor], attrs: dict) -> None:
         data, out = _movable(inputs[0]), _movable(outputs[0])
         first = attrs["first_transpose"][: data.dim()]

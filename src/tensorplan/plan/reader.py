@@ -46,6 +46,7 @@ from .format import (
 )
 from .host_code import KINDS as HOST_CODE_KINDS
 from .host_code import MAX_LIBRARIES, HostLibrary
+from .views import shuffle_views
 
 _SHA256 = re.compile("[0-9a-f]{64}")
 DTYPES = {t.name: t for t in DataType if t in TORCH_DTYPES}
@@ -485,8 +486,8 @@ class _Checker:
 
     def memory(self, item: Any, graph: Graph) -> MemoryPlan:
         obj = _obj(item, "memory")
-        if set(obj) != {"arena_size", "slots"}:
-            raise PlanError("memory must have exactly the keys arena_size, slots")
+        if not {"arena_size", "slots"} <= set(obj) <= {"arena_size", "slots", "views"}:
+            raise PlanError("memory must have the keys arena_size, slots (and optionally views)")
         arena_size = _int(obj["arena_size"], "memory.arena_size")
         if arena_size > MAX_ARENA_BYTES:
             raise PlanError(f"memory.arena_size {arena_size} is larger than {MAX_ARENA_BYTES}")
@@ -521,8 +522,34 @@ class _Checker:
         io_or_constant = set(graph.inputs) | set(graph.outputs) | set(graph.constants)
         if set(slots) & io_or_constant:
             raise PlanError("memory slots are given to engine inputs, outputs or constants")
-        _check_slot_lifetimes(graph, slots)
-        return MemoryPlan(arena_size, slots, frozenset(channels_last))
+        memory = MemoryPlan(arena_size, slots, frozenset(channels_last))
+        memory.views = self.views(obj.get("views", []), graph, memory)
+        _check_slot_lifetimes(graph, memory)
+        return memory
+
+    def views(self, items: Any, graph: Graph, memory: MemoryPlan) -> dict[int, int]:
+        """Shuffle outputs that are views: exactly what the builder's rule makes of them."""
+        views: dict[int, int] = {}
+        for index, pair in enumerate(_list(items, "memory.views")):
+            where = f"memory.views[{index}]"
+            if not isinstance(pair, list) or len(pair) != 2:
+                raise PlanError(f"{where} must be a [value, source] pair")
+            value_id, source = (self.value_id(v, len(graph.values), where) for v in pair)
+            views[value_id] = source
+        io_or_constant = set(graph.inputs) | set(graph.outputs) | set(graph.constants)
+        taken = set(views) & (io_or_constant | set(memory.slots))
+        if taken:
+            name = graph.values[min(taken)].name
+            raise PlanError(f"memory.views: '{name}' has memory of its own; it cannot be a view")
+        expected = shuffle_views(graph, set(views), memory.channels_last)
+        for value_id, source in views.items():
+            if expected.get(value_id) != source:
+                raise PlanError(
+                    f"memory.views: '{graph.values[value_id].name}' is not a view of "
+                    f"'{graph.values[source].name}' (only reshapes of dense tensors and "
+                    "transposes read by strided kernels are)"
+                )
+        return expected
 
     def host_code(self, items: Any) -> list[HostLibrary]:
         """The host-code libraries, copied out of their section and checksummed (as data:
@@ -613,7 +640,7 @@ class _Checker:
         """Activations without an arena slot are exactly those whose shapes depend on data."""
         graph = program.graph
         exempt = set(graph.inputs) | set(graph.outputs) | set(graph.constants)
-        exempt |= set(program.memory.slots)
+        exempt |= set(program.memory.slots) | set(program.memory.views)
         for node in graph.nodes:
             for value_id in node.outputs:
                 if value_id not in exempt and metas[value_id].is_static:
@@ -639,13 +666,16 @@ class _Checker:
                     )
 
 
-def _check_slot_lifetimes(graph: Graph, slots: dict[int, tuple[int, int]]) -> None:
-    """Activations alive at the same time do not share arena bytes (O(n log n) sweep)."""
+def _check_slot_lifetimes(graph: Graph, memory: MemoryPlan) -> None:
+    """Activations alive at the same time (directly or through views) do not share arena
+    bytes (O(n log n) sweep)."""
+    slots = memory.slots
     last_use = {}
     for index, node in enumerate(graph.nodes):
         for value_id in node.inputs:
-            if value_id in slots:
-                last_use[value_id] = index
+            storage = None if value_id is None else memory.storage_of(value_id)
+            if storage in slots:
+                last_use[storage] = index
     expiring: dict[int, list[int]] = {}
     live: list[tuple[int, int, int]] = []  # (offset, end, value id), disjoint, sorted
     for index, node in enumerate(graph.nodes):

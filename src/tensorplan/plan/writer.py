@@ -59,6 +59,7 @@ def write_plan(program: Program) -> bytes:
                 | ({"format": "HWC"} if value_id in program.memory.channels_last else {})
                 for value_id, (offset, size) in program.memory.slots.items()
             ],
+            "views": [[value_id, source] for value_id, source in program.memory.views.items()],
         },
         "host_code": [
             {

@@ -17,6 +17,7 @@ from ..device import tensor_at, torch_dtype
 from ..ir import Node, Program, infer_graph, infer_node_named
 from ..ops import get_op
 from ..ops.base import Op, TensorMeta
+from ..ops.shaping import Shuffle
 
 SHAPE_CACHE_SIZE = 32
 
@@ -98,6 +99,8 @@ class Executor:
             )
         steps = []
         for node, op in zip(graph.nodes, self._ops, strict=True):
+            if self._view(node, metas, tensors):
+                continue
             if all(metas[v].value is not None for v in node.outputs):
                 # known on the host already: no kernel, and a copy only where one is read
                 needed = [v for v in node.outputs if v in self._device_reads]
@@ -138,10 +141,20 @@ class Executor:
             )
         with torch.no_grad():
             for node, op in zip(graph.nodes, self._ops, strict=True):
+                if self._view(node, metas, tensors):
+                    continue
                 try:
                     self._run_node(node, op, metas, tensors, output_tensor)
                 except Exception as error:  # any kernel failure becomes a reported error
                     raise ExecutionError(f"layer '{node.name}' failed: {error}") from error
+
+    def _view(self, node: Node, metas: list[TensorMeta], tensors: dict[int, torch.Tensor]) -> bool:
+        """Make the node's output a view of its input if the memory plan says so."""
+        value_id = node.outputs[0]
+        if value_id not in self.program.memory.views:
+            return False
+        tensors[value_id] = Shuffle.view(tensors[node.inputs[0]], metas[value_id].shape, node.attrs)
+        return True
 
     def _run_node(
         self,
