@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 import tensorplan as trt
 from helpers import build_plan, constant, load, output, run
@@ -118,3 +119,34 @@ def test_views_with_a_dynamic_batch_and_outputs_keep_their_own_memory(batch):
     got = run(engine, {"x": x})
     np.testing.assert_array_equal(got["y"], np.maximum(x, 0).reshape(batch, 12, 4))
     np.testing.assert_array_equal(got["flat"], np.maximum(x, 0).reshape(batch, 48))
+
+
+def test_shape_arithmetic_only_the_host_reads_is_never_copied_to_the_device():
+    """reshape(x, concat(shape(x)[0:1], [12, 4])): the shape values stay on the host and the
+    reshape is a view, so an execution runs the activation's kernel and nothing else."""
+
+    def define(network):
+        x = network.add_input("x", trt.float32, (-1, 6, 8))
+        batch = network.add_slice(network.add_shape(x).get_output(0), (0,), (1,), (1,))
+        rest = network.add_constant((2,), np.array([12, 4], dtype=np.int64)).get_output(0)
+        dims = network.add_concatenation([batch.get_output(0), rest]).get_output(0)
+        reshape = network.add_shuffle(x)
+        reshape.set_input(1, dims)
+        relu = network.add_activation(reshape.get_output(0), trt.ActivationType.RELU)
+        output(network, relu.get_output(0))
+
+    def configure(builder, config):
+        profile = builder.create_optimization_profile()
+        profile.set_shape("x", (1, 6, 8), (2, 6, 8), (4, 6, 8))
+        config.add_optimization_profile(profile)
+
+    engine = load(build_plan(define, configure=configure))
+    x = RNG.standard_normal((3, 6, 8)).astype(np.float32)
+    np.testing.assert_array_equal(run(engine, {"x": x})["y"], np.maximum(x, 0).reshape(3, 12, 4))
+    program, device = engine._program, engine._device
+    executor = engine.create_execution_context()._executor
+    arena = torch.empty(program.memory.arena_size, dtype=torch.uint8, device=device)
+    (x_id,), (y_id,) = program.graph.inputs, program.graph.outputs
+    io = {x_id: torch.from_numpy(x).to(device), y_id: torch.empty(3, 12, 4, device=device)}
+    steps = executor.steps(executor.infer([x.shape]), arena, io)
+    assert [step.name for step in steps] == [program.graph.nodes[-1].name]

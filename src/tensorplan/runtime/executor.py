@@ -54,14 +54,6 @@ class Executor:
             for index, value_id in enumerate(node.inputs)
             if index in op.shape_inputs and value_id is not None
         }
-        self._device_reads = set(graph.outputs) | {
-            value_id
-            for node, op in zip(graph.nodes, self._ops, strict=True)
-            for index, value_id in enumerate(node.inputs)
-            if index not in op.shape_inputs and value_id is not None
-        }
-        """Values some kernel reads on the device, or the user does: the others need no
-        device copy when shape inference already knows them (shape arithmetic)."""
 
     def infer(
         self,
@@ -98,12 +90,13 @@ class Executor:
                 arena, offset, metas[value_id], value_id in memory.channels_last
             )
         steps = []
+        device_reads = self._device_reads(metas)
         for node, op in zip(graph.nodes, self._ops, strict=True):
             if self._view(node, metas, tensors):
                 continue
             if all(metas[v].value is not None for v in node.outputs):
                 # known on the host already: no kernel, and a copy only where one is read
-                needed = [v for v in node.outputs if v in self._device_reads]
+                needed = [v for v in node.outputs if v in device_reads]
                 if needed:
                     values = [self._staged(metas[v].value) for v in needed]
                     outputs = [tensors[v] for v in needed]
@@ -113,6 +106,26 @@ class Executor:
             outputs = [tensors[value_id] for value_id in node.outputs]
             steps.append(Step(node.name, op.run, inputs, outputs, node.attrs))
         return steps
+
+    def _device_reads(self, metas: list[TensorMeta]) -> set[int]:
+        """Values that some kernel reads on the device, or the user does (engine outputs):
+        the others need no device copy when shape inference already knows them (shape
+        arithmetic). A view read on the device needs its source there."""
+        graph = self.program.graph
+        views = self.program.memory.views
+        reads = set(graph.outputs)
+        for node, op in zip(graph.nodes, self._ops, strict=True):
+            if node.outputs[0] in views or all(metas[v].value is not None for v in node.outputs):
+                continue  # no kernel runs
+            reads.update(
+                value_id
+                for index, value_id in enumerate(node.inputs)
+                if index not in op.shape_inputs and value_id is not None
+            )
+        for value_id, source in reversed(views.items()):
+            if value_id in reads:
+                reads.add(source)
+        return reads
 
     def _staged(self, value: torch.Tensor) -> torch.Tensor:
         """A host value ready to copy to the device: pinned on CUDA, so that the copy is
