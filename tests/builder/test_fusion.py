@@ -442,6 +442,32 @@ def test_layer_normalization_becomes_one_kernel():
     assert node.attrs == {"epsilon": pytest.approx(1e-3), "dims": 1}
 
 
+@pytest.mark.parametrize("residual_shape", [LN_X.shape, (1, 5, 16)], ids=["same", "broadcast"])
+def test_residual_add_before_layer_norm_joins_its_kernel(residual_shape):
+    residual = RNG.standard_normal(residual_shape).astype(np.float32)
+
+    def define(network):
+        x = network.add_input("x", trt.float32, LN_X.shape)
+        r = network.add_input("r", trt.float32, residual.shape)
+        summed = elementwise(network, x, r, ELT.SUM)
+        layer = network.add_normalization(
+            summed, constant(network, LN_SCALE), constant(network, LN_BIAS), 1 << 2
+        )
+        layer.epsilon = 1e-3
+        mark(network, layer.get_output(0))
+
+    expected = F.layer_norm(
+        torch.from_numpy(LN_X + residual),
+        (16,),
+        torch.from_numpy(LN_SCALE.reshape(16)),
+        torch.from_numpy(LN_BIAS.reshape(16)),
+        1e-3,
+    ).numpy()
+    fused = check(define, {"x": LN_X, "r": residual}, expected, "layer_norm")
+    assert ops_of(fused) == ["layer_norm"]
+    assert len(nodes_of(fused, "layer_norm")[0].inputs) == 4
+
+
 def test_half_compute_precision_keeps_the_normalization():
     engine = load(build_plan(layer_norm_network(trt.float16)))
     assert ops_of(engine) == ["normalization"]
@@ -464,6 +490,7 @@ def meta(shape, dtype=trt.float32):
         ("matmul_bias_act", [(2, 16), (8, 16), (7,)], {}, "bias"),
         ("layer_norm", [(2, 16), (15,), (16,)], {"dims": 1}, "scale"),
         ("layer_norm", [(2, 16), (16,), (16,)], {"dims": 3}, "rank"),
+        ("layer_norm", [(2, 16), (16,), (16,), (16,)], {"dims": 1}, "differ in rank"),
     ],
 )
 def test_fused_ops_refuse_inputs_that_do_not_fit(op, inputs, attrs, message):

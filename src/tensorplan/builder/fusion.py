@@ -12,7 +12,8 @@ The rewrites, in the order they run:
   activation;
 - (q * s) @ (k^T * s) (* scale) (+ mask) -> softmax(last axis) -> @ v into scaled-dot-product
   attention (every scaling optional);
-- normalization over trailing axes into a single layer-norm kernel;
+- normalization over trailing axes into a single layer-norm kernel, with the residual add
+  before it (a + b of two activations) read by the same kernel;
 - matrix multiply by constant weights (+ bias) (+ activation) into one GEMM with epilogue;
 - convolution (+ residual add) (+ activation) into one convolution with epilogue.
 """
@@ -46,6 +47,7 @@ def fuse(graph: Graph, keep: set[str] | frozenset[str] = frozenset()) -> None:
         fuse_gelu,
         fuse_attention,
         fuse_layer_norm,
+        fuse_residual_into_layer_norm,
         fuse_matmul_bias_act,
         fuse_conv_bias_act,
     ):
@@ -289,6 +291,24 @@ def fuse_layer_norm(chains: _Chains, node: Node) -> tuple[list[Node], Node] | No
             return None
     attrs = {"epsilon": node.attrs["epsilon"], "dims": dims}
     return [node], Node(node.name, "layer_norm", attrs, list(node.inputs), list(node.outputs))
+
+
+def fuse_residual_into_layer_norm(chains: _Chains, node: Node) -> tuple[list[Node], Node] | None:
+    """layer_norm(a + b), a and b activations of the sum's rank: one kernel reads both (when
+    their shapes are equal at run time; otherwise the sum broadcasts first)."""
+    if node.op != "layer_norm" or len(node.inputs) != 3:
+        return None
+    added = chains.inner(node.inputs[0], "elementwise")
+    if added is None or added.attrs["op"] != ElementWiseOperation.SUM:
+        return None
+    a, b = added.inputs
+    rank = len(chains.shape(node.inputs[0]))
+    if any(chains.constant(v) is not None or len(chains.shape(v)) != rank for v in (a, b)):
+        return None
+    name = _fused_name(added, node)
+    return [added, node], Node(
+        name, "layer_norm", dict(node.attrs), [a, *node.inputs[1:], b], list(node.outputs)
+    )
 
 
 def fuse_matmul_bias_act(chains: _Chains, node: Node) -> tuple[list[Node], Node] | None:

@@ -199,19 +199,28 @@ class Attention(Op):
 
 
 class LayerNorm(Op):
-    """Layer normalization over the last `dims` axes, as one kernel (FLOAT accumulation).
+    """Layer normalization over the last `dims` axes, as one kernel (FLOAT accumulation),
+    of x or, with a residual, of x + residual (a transformer's add & norm).
 
-    Inputs: x, scale and bias, each of shape x.shape[-dims:] after dropping leading ones.
+    Inputs: x, scale and bias, each of shape x.shape[-dims:] after dropping leading ones,
+    residual? of x's rank (x + residual broadcasts).
     """
 
     name = "layer_norm"
     layer_type = LayerType.NORMALIZATION
-    num_inputs = (3, 3)
+    num_inputs = (3, 4)
     attrs = {"epsilon": Float(1e-5), "dims": Int(1, low=1)}
 
     def infer(self, inputs: list[TensorMeta | None], attrs: dict[str, Any]) -> list[TensorMeta]:
-        x, scale, bias = inputs
-        same_dtype(inputs, "the input, scale and bias")
+        x, scale, bias, residual = (*inputs, None)[:4]
+        same_dtype([m for m in inputs if m is not None], "the input, scale, bias and residual")
+        if residual is not None:
+            if residual.rank != x.rank:
+                raise ShapeError(
+                    f"the residual {list(residual.shape)} and the input {list(x.shape)} differ "
+                    "in rank"
+                )
+            x = TensorMeta(x.dtype, broadcast([x.shape, residual.shape]))
         if x.dtype not in FLOATS:
             raise ShapeError(f"needs FLOAT, HALF or BF16 tensors, got {x.dtype.name}")
         dims = attrs["dims"]
@@ -234,10 +243,18 @@ class LayerNorm(Op):
     def run(
         self, inputs: list[torch.Tensor | None], outputs: list[torch.Tensor], attrs: dict
     ) -> None:
-        x, scale, bias = inputs
+        x, scale, bias, residual = (*inputs, None)[:4]
+        out = outputs[0]
+        if out.is_cuda:
+            from .cuda_layer_norm import layer_norm
+
+            if layer_norm(x, residual, scale, bias, attrs["epsilon"], out):
+                return
+        if residual is not None:
+            x = x + residual
         shape = x.shape[x.dim() - attrs["dims"] :]
         result = F.layer_norm(x, shape, scale.reshape(shape), bias.reshape(shape), attrs["epsilon"])
-        outputs[0].copy_(result)
+        out.copy_(result)
 
 
 def apply_activation(out: torch.Tensor, attrs: dict[str, Any]) -> None:

@@ -1,0 +1,84 @@
+"""Layer normalization (after an optional residual add) as one Triton kernel per row.
+
+torch's layer_norm returns a new tensor, which then has to be copied into the arena, and a
+residual add before it is a pass of its own: this kernel reads x (and the residual) once and
+writes the normalized rows straight into the output. Statistics in FLOAT. `layer_norm` says
+False for layouts or widths it does not handle, and the caller uses torch. Imported only on
+CUDA (Triton comes with torch's CUDA builds).
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+MAX_WIDTH = 16384
+"""Widest row one program normalizes (the whole row sits in registers)."""
+FLOAT_TYPES = (torch.float16, torch.bfloat16, torch.float32)
+
+
+@triton.jit
+def _layer_norm_kernel(
+    x_ptr,
+    residual_ptr,
+    scale_ptr,
+    bias_ptr,
+    out_ptr,
+    width,
+    epsilon,
+    HAS_RESIDUAL: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    columns = tl.arange(0, BLOCK)
+    inside = columns < width
+    offsets = tl.program_id(0).to(tl.int64) * width + columns
+    x = tl.load(x_ptr + offsets, mask=inside, other=0.0).to(tl.float32)
+    if HAS_RESIDUAL:
+        x += tl.load(residual_ptr + offsets, mask=inside, other=0.0).to(tl.float32)
+    mean = tl.sum(x, axis=0) / width
+    centered = tl.where(inside, x - mean, 0.0)
+    variance = tl.sum(centered * centered, axis=0) / width
+    scale = tl.load(scale_ptr + columns, mask=inside).to(tl.float32)
+    bias = tl.load(bias_ptr + columns, mask=inside).to(tl.float32)
+    y = centered / tl.sqrt(variance + epsilon) * scale + bias
+    tl.store(out_ptr + offsets, y.to(out_ptr.dtype.element_ty), mask=inside)
+
+
+def layer_norm(
+    x: torch.Tensor,
+    residual: torch.Tensor | None,
+    scale: torch.Tensor,
+    bias: torch.Tensor,
+    epsilon: float,
+    out: torch.Tensor,
+) -> bool:
+    """out = layer_norm(x + residual) over rows of scale.numel() elements; False (nothing
+    done) unless every tensor is dense and of one floating type."""
+    width = scale.numel()
+    tensors = [x, scale, bias, out] + ([] if residual is None else [residual])
+    if width == 0 or width > MAX_WIDTH or out.dtype not in FLOAT_TYPES:
+        return False
+    if any(t.dtype != out.dtype or not t.is_contiguous() for t in tensors):
+        return False
+    if x.shape != out.shape or (residual is not None and residual.shape != out.shape):
+        return False
+    if bias.numel() != width or out.numel() % width:
+        return False
+    rows = out.numel() // width
+    if rows == 0:
+        return True
+    block = triton.next_power_of_2(width)
+    _layer_norm_kernel[(rows,)](
+        x,
+        x if residual is None else residual,
+        scale,
+        bias,
+        out,
+        width,
+        epsilon,
+        HAS_RESIDUAL=residual is not None,
+        BLOCK=block,
+        num_warps=4 if block <= 2048 else 8,
+    )
+    return True
