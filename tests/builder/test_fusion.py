@@ -372,6 +372,31 @@ def test_attention_becomes_one_sdpa_call(key_transposed, scaling, with_mask):
     assert node.attrs["key_transposed"] == key_transposed
 
 
+def test_heads_merged_after_attention_are_written_in_order_by_the_attention():
+    """softmax(q k^T) v, transposed to (batch, L, heads, E) and reshaped to (batch, L, heads*E):
+    the attention writes (batch, L, heads, E) and the reshape is a view of it."""
+
+    def define(network):
+        q, k, v = (network.add_input(n, trt.float32, Q.shape) for n in "qkv")
+        scores = network.add_matrix_multiply(q, MATRIX.NONE, k, MATRIX.TRANSPOSE).get_output(0)
+        softmax = network.add_softmax(scores)
+        softmax.axes = 1 << 3
+        out = network.add_matrix_multiply(softmax.get_output(0), MATRIX.NONE, v, MATRIX.NONE)
+        transpose = network.add_shuffle(out.get_output(0))
+        transpose.first_transpose = (0, 2, 1, 3)
+        merged = network.add_shuffle(transpose.get_output(0))
+        merged.reshape_dims = (2, 5, 24)
+        relu = network.add_activation(merged.get_output(0), ACT.RELU)
+        mark(network, relu.get_output(0))
+
+    expected = np.maximum(attention_reference(1.0, None).transpose(0, 2, 1, 3), 0)
+    fused = check(define, {"q": Q, "k": K, "v": V}, expected.reshape(2, 5, 24), "attention")
+    assert ops_of(fused) == ["attention", "shuffle", "activation"]
+    attention, merge, _ = fused._program.graph.nodes
+    assert attention.attrs["heads_last"]
+    assert merge.outputs[0] in fused._program.memory.views
+
+
 def test_attention_with_query_and_key_scaled_before_the_product():
     """torch's ONNX export of scaled_dot_product_attention: q and k^T each times sqrt(scale)."""
     root = np.full((1, 1, 1, 1), 8**-0.25, np.float32)
@@ -486,6 +511,7 @@ def meta(shape, dtype=trt.float32):
         ("attention", [(2, 5, 8), (2, 5, 4), (2, 5, 8)], {}, "depths differ"),
         ("attention", [(2, 5, 8), (2, 6, 8), (2, 5, 8)], {}, "lengths differ"),
         ("attention", [(2, 5, 8), (2, 5, 8), (2, 5, 8), (2, 3, 5)], {}, "mask"),
+        ("attention", [(2, 5, 8), (2, 5, 8), (2, 5, 8)], {"heads_last": True}, "rank-4"),
         ("matmul_bias_act", [(2, 16), (8, 15)], {}, "16 features"),
         ("matmul_bias_act", [(2, 16), (8, 16), (7,)], {}, "bias"),
         ("layer_norm", [(2, 16), (15,), (16,)], {"dims": 1}, "scale"),

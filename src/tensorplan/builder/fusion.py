@@ -11,7 +11,8 @@ The rewrites, in the order they run:
 - the erf form of GELU (x * (erf(x / sqrt 2) + 1) * 0.5, as torch exports it) into one
   activation;
 - (q * s) @ (k^T * s) (* scale) (+ mask) -> softmax(last axis) -> @ v into scaled-dot-product
-  attention (every scaling optional);
+  attention (every scaling optional), which writes (batch, L, heads, Ev) itself when a
+  transpose to that order follows;
 - normalization over trailing axes into a single layer-norm kernel, with the residual add
   before it (a + b of two activations) read by the same kernel;
 - matrix multiply by constant weights (+ bias) (+ activation) into one GEMM with epilogue;
@@ -46,6 +47,7 @@ def fuse(graph: Graph, keep: set[str] | frozenset[str] = frozenset()) -> None:
         fold_affine_into_convolution,
         fuse_gelu,
         fuse_attention,
+        fuse_heads_transpose_into_attention,
         fuse_layer_norm,
         fuse_residual_into_layer_norm,
         fuse_matmul_bias_act,
@@ -262,9 +264,36 @@ def fuse_attention(chains: _Chains, node: Node) -> tuple[list[Node], Node] | Non
     v = node.inputs[1]
     if not len(chains.shape(q)) == len(chains.shape(k)) == len(chains.shape(v)) == rank:
         return None
-    attrs = {"scale": scale, "key_transposed": product.attrs["op1"] == MatrixOperation.NONE}
+    attrs = {
+        "scale": scale,
+        "key_transposed": product.attrs["op1"] == MatrixOperation.NONE,
+        "heads_last": False,
+    }
     inputs = [q, k, v] if mask is None else [q, k, v, mask]
     return chain, Node(_fused_name(product, node), "attention", attrs, inputs, list(node.outputs))
+
+
+def fuse_heads_transpose_into_attention(
+    chains: _Chains, node: Node
+) -> tuple[list[Node], Node] | None:
+    """attention (batch, heads, L, Ev) then a transpose to (batch, L, heads, Ev): the attention
+    writes that order itself (then the reshape merging the heads is a view)."""
+    if node.op != "attention" or node.attrs["heads_last"]:
+        return None
+    if len(chains.shape(node.outputs[0])) != 4:
+        return None
+    transpose = chains.reader(node.outputs[0], "shuffle")
+    if transpose is None or len(transpose.inputs) > 1:
+        return None
+    if transpose.attrs["reshape_dims"] is not None:
+        return None
+    if tuple(transpose.attrs["first_transpose"][:4]) != (0, 2, 1, 3):
+        return None
+    if tuple(transpose.attrs["second_transpose"][:4]) != (0, 1, 2, 3):
+        return None
+    attrs = {**node.attrs, "heads_last": True}
+    fused = Node(_fused_name(node, transpose), "attention", attrs, node.inputs, transpose.outputs)
+    return [node, transpose], fused
 
 
 def fuse_layer_norm(chains: _Chains, node: Node) -> tuple[list[Node], Node] | None:

@@ -145,7 +145,9 @@ class Attention(Op):
     name = "attention"
     layer_type = LayerType.MATRIX_MULTIPLY
     num_inputs = (3, 4)
-    attrs = {"scale": Float(1.0), "key_transposed": Bool(False)}
+    attrs = {"scale": Float(1.0), "key_transposed": Bool(False), "heads_last": Bool(False)}
+    """heads_last: the output of rank-4 inputs is (batch, L, heads, Ev), the order in which
+    a transformer merges the heads again (and the one the GPU's kernels produce)."""
 
     def infer(self, inputs: list[TensorMeta | None], attrs: dict[str, Any]) -> list[TensorMeta]:
         q, k, v, mask = (*inputs, None)[:4]
@@ -171,6 +173,10 @@ class Attention(Op):
                 )
         batch = broadcast([q.shape[:-2], k.shape[:-2], v.shape[:-2]])
         out = (*batch, q.shape[-2], v.shape[-1])
+        if attrs["heads_last"]:
+            if len(out) != 4:
+                raise ShapeError(f"heads_last needs rank-4 inputs, got {list(q.shape)}")
+            out = (out[0], out[2], out[1], out[3])
         if mask is not None:
             scores = (*batch, q.shape[-2], length)
             try:
@@ -188,6 +194,8 @@ class Attention(Op):
     ) -> None:
         q, k, v, mask = (*inputs, None)[:4]
         out = outputs[0]
+        if attrs["heads_last"]:
+            out = out.transpose(1, 2)
         if attrs["key_transposed"]:
             k = k.transpose(-1, -2)
         batch = out.shape[:-2]
