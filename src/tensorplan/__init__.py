@@ -9,6 +9,7 @@ from . import lean, plugin
 from .builder.builder import Builder
 from .builder.config import IBuilderConfig, IOptimizationProfile
 from .builder.progress import IProgressMonitor
+from .builder.timing import ITimingCache, TimingCacheKey, TimingCacheValue
 from .errors import IErrorRecorder
 from .logging import ILogger, Logger
 from .memory import IGpuAllocator, IGpuAsyncAllocator, IHostMemory

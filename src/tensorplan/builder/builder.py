@@ -27,6 +27,7 @@ from .memory_plan import plan_memory
 from .passes import compact, eliminate_dead_code, fold_constants, remove_identities
 from .precision import PrecisionConstraints, assign_precision
 from .progress import BuildCancelled, BuildProgress
+from .timing import select_tactics
 
 API = "IBuilder::buildSerializedNetwork"
 
@@ -93,7 +94,7 @@ class Builder:
 
     def is_network_supported(self, network: INetworkDefinition, config: IBuilderConfig) -> bool:
         try:
-            self._build_program(network, config)
+            self._build_program(network, config, time_tactics=False)
         except (BuildError, GraphError):
             return False
         return True
@@ -143,6 +144,7 @@ class Builder:
         network: INetworkDefinition,
         config: IBuilderConfig,
         progress: BuildProgress | None = None,
+        time_tactics: bool = True,
     ) -> Program:
         if not isinstance(network, INetworkDefinition):
             raise BuildError("the network must be an INetworkDefinition")
@@ -168,6 +170,7 @@ class Builder:
             for optimize in passes:
                 optimize(graph)
                 progress.step()
+        tf32 = config.get_flag(BuilderFlag.TF32)
         with progress.phase("Planning memory", 1):
             shape_sets = _profile_shape_sets(graph, profiles)
             try:
@@ -175,6 +178,8 @@ class Builder:
             except ShapeError as error:
                 raise BuildError(str(error)) from None
             memory = plan_memory(graph, shape_sets)
+            if time_tactics:  # at the first profile's opt point
+                select_tactics(graph, shape_sets[1], memory, config, self._logger, tf32)
             progress.step()
         try:
             flags, host_code = build_host_code(
@@ -185,7 +190,6 @@ class Builder:
             )
         except ValueError as error:
             raise BuildError(str(error)) from None
-        tf32 = config.get_flag(BuilderFlag.TF32)
         return Program(network.name, graph, profiles, memory, flags, host_code=host_code, tf32=tf32)
 
 

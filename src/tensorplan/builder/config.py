@@ -21,6 +21,7 @@ from ..types import (
     QuantizationFlag,
     as_shape,
 )
+from .timing import ITimingCache, deserialize_timing_cache, environment, header_mismatch
 
 
 class IOptimizationProfile:
@@ -114,6 +115,7 @@ class IBuilderConfig:
         self.algorithm_selector = None
         self.l2_limit_for_tiling = -1
         self.remote_auto_tuning_config = ""
+        self._timing_cache: ITimingCache | None = None
 
     def set_flag(self, flag: BuilderFlag) -> None:
         self.flags |= 1 << int(flag)
@@ -163,6 +165,38 @@ class IBuilderConfig:
     @property
     def num_optimization_profiles(self) -> int:
         return len(self._profiles)
+
+    def create_timing_cache(self, serialized_timing_cache: Any) -> ITimingCache | None:
+        """A timing cache from ITimingCache.serialize's bytes (b"": a new empty cache), or None
+        with the cause reported when the bytes are not a valid cache."""
+        return deserialize_timing_cache(serialized_timing_cache, self)
+
+    def set_timing_cache(self, cache: ITimingCache, ignore_mismatch: bool) -> bool:
+        """Use `cache` in builds with this config (they read and add timings). A cache made on
+        another device or torch version is refused (False, reported) unless `ignore_mismatch`."""
+        if not isinstance(cache, ITimingCache):
+            report_error(
+                self,
+                ErrorCodeTRT.INVALID_ARGUMENT,
+                "IBuilderConfig::setTimingCache",
+                f"expected an ITimingCache, got {type(cache).__name__}",
+            )
+            return False
+        mismatch = header_mismatch(cache._header, environment())
+        if mismatch and not ignore_mismatch:
+            report_error(
+                self,
+                ErrorCodeTRT.INVALID_ARGUMENT,
+                "IBuilderConfig::setTimingCache",
+                f"the timing cache was {mismatch}; pass ignore_mismatch=True to use it anyway",
+            )
+            return False
+        self._timing_cache = cache
+        return True
+
+    def get_timing_cache(self) -> ITimingCache | None:
+        """The cache set with set_timing_cache, or None."""
+        return self._timing_cache
 
     def set_preview_feature(self, feature: PreviewFeature, enable: bool) -> None:
         if enable:

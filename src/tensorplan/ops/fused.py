@@ -6,10 +6,13 @@ computes exactly what its chain computes, in fewer kernels and passes over memor
 
 from __future__ import annotations
 
-from typing import Any
+import enum
+import threading
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from ..types import ActivationType, LayerType
 from .base import UNKNOWN, Bool, Enum, Float, Int, Op, ShapeError, TensorMeta
@@ -134,6 +137,16 @@ class MatmulBiasAct(Op):
         apply_activation(out, attrs)
 
 
+class AttentionBackend(enum.IntEnum):
+    """The scaled_dot_product_attention backend an attention node runs: its tactic, chosen by
+    the builder (builder/timing.py). Plans store the values, so they never change."""
+
+    MATH = 0
+    FLASH_ATTENTION = 1
+    EFFICIENT_ATTENTION = 2
+    CUDNN_ATTENTION = 3
+
+
 class Attention(Op):
     """softmax(q @ k^T * scale + mask) @ v, as one scaled_dot_product_attention call.
 
@@ -145,9 +158,20 @@ class Attention(Op):
     name = "attention"
     layer_type = LayerType.MATRIX_MULTIPLY
     num_inputs = (3, 4)
-    attrs = {"scale": Float(1.0), "key_transposed": Bool(False), "heads_last": Bool(False)}
+    attrs = {
+        "scale": Float(1.0),
+        "key_transposed": Bool(False),
+        "heads_last": Bool(False),
+        "backend": Enum(AttentionBackend, None),
+    }
     """heads_last: the output of rank-4 inputs is (batch, L, heads, Ev), the order in which
-    a transformer merges the heads again (and the one the GPU's kernels produce)."""
+    a transformer merges the heads again (and the one the GPU's kernels produce).
+    backend: the SDPA backend to run, None to let torch choose (plans built without timing)."""
+
+    SDP_BACKENDS: ClassVar = {b: getattr(SDPBackend, b.name) for b in AttentionBackend}
+    SDPA_SWITCHES: ClassVar = threading.Lock()
+    """Held around every SDPA call: torch's backend switches (sdpa_kernel) are process-wide,
+    and execution contexts may run in several threads."""
 
     def infer(self, inputs: list[TensorMeta | None], attrs: dict[str, Any]) -> list[TensorMeta]:
         q, k, v, mask = (*inputs, None)[:4]
@@ -192,6 +216,18 @@ class Attention(Op):
     def run(
         self, inputs: list[torch.Tensor | None], outputs: list[torch.Tensor], attrs: dict
     ) -> None:
+        self.compute(inputs, outputs, attrs, fallback=True)
+
+    def compute(
+        self,
+        inputs: list[torch.Tensor | None],
+        outputs: list[torch.Tensor],
+        attrs: dict,
+        fallback: bool,
+    ) -> None:
+        """`run` on the backend that `attrs` name. When that backend cannot run these inputs
+        (shapes of another profile point, another device), torch chooses if `fallback`, else
+        torch's RuntimeError is raised (the builder's timing)."""
         q, k, v, mask = (*inputs, None)[:4]
         out = outputs[0]
         if attrs["heads_last"]:
@@ -202,7 +238,21 @@ class Attention(Op):
         q = q.expand(*batch, *q.shape[-2:])
         k = k.expand(*batch, *k.shape[-2:])
         v = v.expand(*batch, *v.shape[-2:])
-        result = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=attrs["scale"])
+        scale = attrs["scale"]
+        backend = attrs.get("backend")
+        with self.SDPA_SWITCHES:
+            if backend is None:
+                result = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)
+            else:
+                try:
+                    with sdpa_kernel(self.SDP_BACKENDS[backend]):
+                        result = F.scaled_dot_product_attention(
+                            q, k, v, attn_mask=mask, scale=scale
+                        )
+                except RuntimeError:
+                    if not fallback:
+                        raise
+                    result = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)
         out.copy_(result)
 
 
