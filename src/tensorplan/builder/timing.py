@@ -51,6 +51,8 @@ INVALID_TACTIC_HASH = (1 << 64) - 1
 
 TIMING_RUNS = 5
 """Measurements per tactic (each the mean of `avg_timing_iterations` runs); the median counts."""
+GRAPH_RUNS = 10
+"""On CUDA, runs per measurement at least (replayed from one CUDA graph)."""
 
 _KEY_FIELDS = frozenset({"op", "inputs", "attrs", "tf32", "device"})
 _TACTIC_ATTR = "backend"
@@ -404,11 +406,16 @@ def _time(run: Callable[[], None], device: torch.device, iterations: int) -> flo
         return None
     samples = []
     if device.type == "cuda":
+        iterations = max(iterations, GRAPH_RUNS)
+        replay = _captured(run, iterations)
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         for _ in range(TIMING_RUNS):
             start.record()
-            for _ in range(iterations):
-                run()
+            if replay is None:
+                for _ in range(iterations):
+                    run()
+            else:
+                replay()
             end.record()
             end.synchronize()
             samples.append(start.elapsed_time(end) / iterations)
@@ -419,6 +426,23 @@ def _time(run: Callable[[], None], device: torch.device, iterations: int) -> flo
                 run()
             samples.append((time.perf_counter() - started) * 1e3 / iterations)
     return statistics.median(samples)
+
+
+def _captured(run: Callable[[], None], iterations: int) -> Callable[[], None] | None:
+    """`iterations` runs captured in one CUDA graph, replayed by the returned function: the
+    runtime replays graphs, so tactics are compared by GPU time, not by launch overhead.
+    None when the runs cannot be captured (then they are timed as launched)."""
+    graph = torch.cuda.CUDAGraph()
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    try:
+        with torch.cuda.graph(graph, stream=side):
+            for _ in range(iterations):
+                run()
+    except RuntimeError:
+        return None
+    torch.cuda.current_stream().wait_stream(side)
+    return graph.replay
 
 
 def _device_name(device: torch.device) -> str:
