@@ -49,6 +49,10 @@ TORCH_DTYPES = {
 }
 """The torch dtype a DataType is stored in."""
 
+FAST_KERNEL_TYPES = (torch.float16, torch.bfloat16, torch.float32)
+"""The types the GPU's fast kernels (cuDNN straight into the arena, tensorplan's Triton
+kernels) take: the engine's HALF, BF16 and FLOAT."""
+
 _SUB_BYTE_INTEGERS = {DataType.INT4: 4, DataType.UINT4: 4, DataType.INT2: 2, DataType.UINT2: 2}
 """Bits of each sub-byte integer type."""
 

@@ -13,13 +13,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ..device import FAST_KERNEL_TYPES
 from ..types import DataType, LayerType, PaddingMode
 from .base import UNKNOWN, Enum, Int, Ints, Op, ShapeError, TensorMeta
 from .shapes import numel
 
 FLOATS = frozenset({DataType.FLOAT, DataType.HALF, DataType.BF16})
 SPATIAL_RANKS = (2, 3)
-CUDNN_TYPES = (torch.float16, torch.bfloat16, torch.float32)
 
 
 class SpatialDims(Ints):
@@ -164,7 +164,7 @@ class Convolution(_Convolution):
         (nothing done)."""
         if not (out.is_cuda and torch.backends.cudnn.is_available()):
             return False
-        if not x.dtype == kernel.dtype == out.dtype or out.dtype not in CUDNN_TYPES:
+        if not x.dtype == kernel.dtype == out.dtype or out.dtype not in FAST_KERNEL_TYPES:
             return False
         layout = _dense_format(out)
         if layout is None or not kernel.is_contiguous(memory_format=layout):

@@ -14,8 +14,9 @@ import torch
 import triton
 import triton.language as tl
 
+from ..device import FAST_KERNEL_TYPES
+
 BLOCK = 1024
-FLOAT_TYPES = (torch.float16, torch.bfloat16, torch.float32)
 
 
 @triton.jit
@@ -50,7 +51,7 @@ def epilogue(
     """Apply bias (one value per channel, dim 1), residual and ReLU to `out` in place, in one
     pass; False (nothing done) when the tensors' layouts do not allow it."""
     channel_stride = _channel_stride(out)
-    if channel_stride is None or out.dtype not in FLOAT_TYPES:
+    if channel_stride is None or out.dtype not in FAST_KERNEL_TYPES:
         return False
     if residual is not None and (
         residual.shape != out.shape

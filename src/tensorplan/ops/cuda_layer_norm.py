@@ -13,9 +13,10 @@ import torch
 import triton
 import triton.language as tl
 
+from ..device import FAST_KERNEL_TYPES
+
 MAX_WIDTH = 16384
 """Widest row one program normalizes (the whole row sits in registers)."""
-FLOAT_TYPES = (torch.float16, torch.bfloat16, torch.float32)
 
 
 @triton.jit
@@ -57,7 +58,7 @@ def layer_norm(
     done) unless every tensor is dense and of one floating type."""
     width = scale.numel()
     tensors = [x, scale, bias, out] + ([] if residual is None else [residual])
-    if width == 0 or width > MAX_WIDTH or out.dtype not in FLOAT_TYPES:
+    if width == 0 or width > MAX_WIDTH or out.dtype not in FAST_KERNEL_TYPES:
         return False
     if any(t.dtype != out.dtype or not t.is_contiguous() for t in tensors):
         return False
