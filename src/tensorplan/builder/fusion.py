@@ -268,6 +268,7 @@ def fuse_attention(chains: _Chains, node: Node) -> tuple[list[Node], Node] | Non
         "scale": scale,
         "key_transposed": product.attrs["op1"] == MatrixOperation.NONE,
         "heads_last": False,
+        "backend": None,
     }
     inputs = [q, k, v] if mask is None else [q, k, v, mask]
     return chain, Node(_fused_name(product, node), "attention", attrs, inputs, list(node.outputs))

@@ -83,10 +83,7 @@ def channels_last_values(graph: Graph, slotted: Collection[int]) -> frozenset[in
     convolutions, and of poolings over channels-last inputs, that only ops reading any strides
     read. Chains of convolutions then run without layout conversions; engine inputs and
     outputs keep the user's NCHW."""
-    readers: dict[int, list[str]] = {}
-    for node in graph.nodes:
-        for value_id in node.inputs:
-            readers.setdefault(value_id, []).append(node.op)
+    consumers = graph.consumers()
     chosen: set[int] = set()
     for node in graph.nodes:
         produces = (node.op == "conv_bias_act" and node.attrs["channels_last"]) or (
@@ -97,7 +94,7 @@ def channels_last_values(graph: Graph, slotted: Collection[int]) -> frozenset[in
             produces
             and value_id in slotted
             and len(graph.values[value_id].shape) == 4
-            and all(op in CHANNELS_LAST_READERS for op in readers.get(value_id, []))
+            and all(graph.nodes[i].op in CHANNELS_LAST_READERS for i in consumers.get(value_id, []))
         ):
             chosen.add(value_id)
     return frozenset(chosen)

@@ -140,7 +140,7 @@ class Convolution(_Convolution):
         x, kernel, bias = (*inputs, None)[:3]
         if self.run_into(x, kernel, outputs[0], attrs):
             if bias is not None:
-                outputs[0].add_(bias.view(-1, *[1] * (x.dim() - 2)))
+                add_channel_bias(outputs[0], bias)
             return
         x, padding = self._padded(x, attrs)
         spatial = spatial_attrs(attrs)
@@ -198,6 +198,11 @@ class Convolution(_Convolution):
         if pre == end:
             return x, pre
         return F.pad(x, pad_arg(pre, end)), [0] * len(pre)
+
+
+def add_channel_bias(out: torch.Tensor, bias: torch.Tensor) -> None:
+    """out += bias, one value per channel (dim 1), in place."""
+    out.add_(bias.view(-1, *[1] * (out.dim() - 2)))
 
 
 def _dense_format(tensor: torch.Tensor) -> torch.memory_format | None:

@@ -16,7 +16,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from ..types import ActivationType, LayerType
 from .base import UNKNOWN, Bool, Enum, Float, Int, Op, ShapeError, TensorMeta
-from .conv import FLOATS, Convolution
+from .conv import FLOATS, Convolution, add_channel_bias
 from .elementwise import Activation
 from .shapes import broadcast, same_dtype
 
@@ -85,7 +85,7 @@ class ConvBiasAct(Op):
                     apply_activation(out, attrs)
                 return
         if bias is not None:
-            out.add_(bias.view(-1, *[1] * (out.dim() - 2)))
+            add_channel_bias(out, bias)
         if residual is not None:
             out.add_(residual)
         apply_activation(out, attrs)
@@ -239,7 +239,7 @@ class Attention(Op):
         k = k.expand(*batch, *k.shape[-2:])
         v = v.expand(*batch, *v.shape[-2:])
         scale = attrs["scale"]
-        backend = attrs.get("backend")
+        backend = attrs["backend"]
         with self.SDPA_SWITCHES:
             if backend is None:
                 result = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)

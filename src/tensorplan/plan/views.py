@@ -22,10 +22,7 @@ def shuffle_views(
     transpose is a strided view when every reader reads any strides (VIEW_READERS). The
     plan reader checks a plan's views with this same rule.
     """
-    readers: dict[int, list[str]] = {}
-    for node in graph.nodes:
-        for value_id in node.inputs:
-            readers.setdefault(value_id, []).append(node.op)
+    consumers = graph.consumers()
     views: dict[int, int] = {}
     strided: set[int] = set()
     for node in graph.nodes:
@@ -38,7 +35,9 @@ def shuffle_views(
         kind = Shuffle.view_kind(node.attrs, has_dims, ranks)
         if kind == "reshape" and source not in strided and source not in channels_last:
             views[value_id] = source
-        elif kind == "permute" and all(op in VIEW_READERS for op in readers.get(value_id, [])):
+        elif kind == "permute" and all(
+            graph.nodes[i].op in VIEW_READERS for i in consumers.get(value_id, [])
+        ):
             views[value_id] = source
             strided.add(value_id)
     return views

@@ -92,7 +92,7 @@ class Executor:
         steps = []
         device_reads = self._device_reads(metas)
         for node, op in zip(graph.nodes, self._ops, strict=True):
-            if self._view(node, metas, tensors):
+            if self._make_view(node, metas, tensors):
                 continue
             if all(metas[v].value is not None for v in node.outputs):
                 # known on the host already: no kernel, and a copy only where one is read
@@ -154,14 +154,16 @@ class Executor:
             )
         with torch.no_grad():
             for node, op in zip(graph.nodes, self._ops, strict=True):
-                if self._view(node, metas, tensors):
+                if self._make_view(node, metas, tensors):
                     continue
                 try:
                     self._run_node(node, op, metas, tensors, output_tensor)
                 except Exception as error:  # any kernel failure becomes a reported error
                     raise ExecutionError(f"layer '{node.name}' failed: {error}") from error
 
-    def _view(self, node: Node, metas: list[TensorMeta], tensors: dict[int, torch.Tensor]) -> bool:
+    def _make_view(
+        self, node: Node, metas: list[TensorMeta], tensors: dict[int, torch.Tensor]
+    ) -> bool:
         """Make the node's output a view of its input if the memory plan says so."""
         value_id = node.outputs[0]
         if value_id not in self.program.memory.views:
