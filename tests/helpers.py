@@ -72,6 +72,14 @@ def constant(network: trt.INetworkDefinition, array: np.ndarray) -> trt.ITensor:
     return network.add_constant(array.shape, trt.Weights(np.ascontiguousarray(array))).get_output(0)
 
 
+def keep_layers_apart(network: trt.INetworkDefinition) -> None:
+    """Set every layer's precision (to its FLOAT), which the builder never fuses through:
+    the plan then runs one node per layer, with activations in between (for tests of plan
+    structure and activation memory rather than of fusion)."""
+    for index in range(network.num_layers):
+        network.get_layer(index).precision = trt.float32
+
+
 def output(network: trt.INetworkDefinition, tensor: trt.ITensor, name: str = "y") -> None:
     """Name `tensor` and mark it as a network output."""
     tensor.name = name

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import tensorplan as trt
-from helpers import build_and_run, build_plan, load, run
+from helpers import build_and_run, build_plan, keep_layers_apart, load, run
 from tensorplan.builder.memory_plan import plan_memory
 from tensorplan.ir import Graph, Node, infer_graph
 from tensorplan.ops.base import TensorMeta
@@ -19,6 +19,7 @@ def unary_chain(length, shape=(256,)):
             tensor = network.add_unary(tensor, trt.UnaryOperation.NEG).get_output(0)
         tensor.name = "y"
         network.mark_output(tensor)
+        keep_layers_apart(network)
 
     return define
 

@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 import tensorplan as trt
-from helpers import build_plan
+from helpers import build_plan, keep_layers_apart
 
 ERROR = re.compile(
     r"IRuntime::deserializeCudaEngine: Error Code (\d+): ([A-Za-z ]+) \((.+)\)", re.DOTALL
@@ -21,7 +21,8 @@ CASE_PYTHON_BYTES = 64 << 20
 
 
 def define(network: trt.INetworkDefinition) -> None:
-    """y = exp(relu(x + w1)) * w2, with x of shape (-1, 4): two constants, two activations."""
+    """y = exp(relu(x + w1)) * w2, with x of shape (-1, 4): two constants, three activations
+    (the layers are kept apart, one node each)."""
     x = network.add_input("x", trt.float32, (-1, 4))
     w1 = network.add_constant((1, 4), np.arange(4, dtype=np.float32)).get_output(0)
     w2 = network.add_constant((1, 4), np.full((1, 4), 0.5, np.float32)).get_output(0)
@@ -31,6 +32,7 @@ def define(network: trt.INetworkDefinition) -> None:
     y = network.add_elementwise(y, w2, trt.ElementWiseOperation.PROD).get_output(0)
     y.name = "y"
     network.mark_output(y)
+    keep_layers_apart(network)
 
 
 def profile(builder: trt.Builder, config: trt.IBuilderConfig) -> None:

@@ -5,6 +5,7 @@
 
 Two inputs (one dynamic), two outputs of different types, a constant (weights) and
 intermediate activations (an arena): every kind of memory an engine and context hold.
+Its layers are kept apart (not fused), so that the activations between them stay.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 
 import tensorplan as trt
-from helpers import build_plan
+from helpers import build_plan, keep_layers_apart
 from tensorplan.device import execution_device
 
 W = np.array([[0.5, -1.0, 2.0, 0.25]], dtype=np.float32)
@@ -40,6 +41,7 @@ def define(network: trt.INetworkDefinition) -> None:
     z.name = "z"
     network.mark_output(y)
     network.mark_output(z)
+    keep_layers_apart(network)
 
 
 @functools.cache
