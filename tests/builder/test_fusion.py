@@ -498,6 +498,177 @@ def test_half_compute_precision_keeps_the_normalization():
     assert ops_of(engine) == ["normalization"]
 
 
+# -- RMS normalization ------------------------------------------------------------------------
+
+
+RMS_X = RNG.standard_normal((2, 5, 4, 6)).astype(np.float32) * 3 + 1
+RMS_SCALES = {
+    1: RNG.uniform(0.5, 2.0, (1, 1, 1, 6)).astype(np.float32),
+    2: RNG.uniform(0.5, 2.0, (1, 1, 4, 6)).astype(np.float32),
+}
+RMS_EPSILON = 1e-3
+RMS_FORMS = ["onnx", "torch", "recip"]
+"""How the chain is written: "onnx" as our importer writes RMSNormalization (x * x, x / sqrt,
+then * scale); "torch" as torch.onnx.export writes LlamaRMSNorm (pow(x, 2), x * (1 / sqrt),
+scale first); "recip" with a reciprocal layer (pow(x, 2), recip(sqrt) * x, scale first)."""
+
+
+def rms_norm_layers(network, x, scale, form, dims=1, axes=None, casts=False):
+    """x / sqrt(mean(x^2 over `axes`, default the last `dims`) + eps) * scale, as `form`
+    writes it; with `casts`, the statistics in FLOAT between casts (ONNX's stash type)."""
+    rank = len(x.shape)
+    if axes is None:
+        axes = ((1 << rank) - 1) ^ ((1 << (rank - dims)) - 1)
+
+    def scalar(value):
+        return constant(network, np.full((1,) * rank, value, np.float32))
+
+    v = network.add_cast(x, trt.float32).get_output(0) if casts else x
+    if form == "onnx":
+        square = elementwise(network, v, v, ELT.PROD)
+    else:
+        square = elementwise(network, v, scalar(2), ELT.POW)
+    mean = network.add_reduce(square, trt.ReduceOperation.AVG, axes, True).get_output(0)
+    shifted = elementwise(network, mean, scalar(RMS_EPSILON), ELT.SUM)
+    root = network.add_unary(shifted, trt.UnaryOperation.SQRT).get_output(0)
+    if form == "onnx":
+        normalized = elementwise(network, v, root, ELT.DIV)
+    elif form == "torch":
+        normalized = elementwise(
+            network, v, elementwise(network, scalar(1), root, ELT.DIV), ELT.PROD
+        )
+    else:
+        inverse = network.add_unary(root, trt.UnaryOperation.RECIP).get_output(0)
+        normalized = elementwise(network, inverse, v, ELT.PROD)
+    if casts:
+        normalized = network.add_cast(normalized, x.dtype).get_output(0)
+    if form == "onnx":
+        return elementwise(network, normalized, constant(network, scale), ELT.PROD)
+    return elementwise(network, constant(network, scale), normalized, ELT.PROD)
+
+
+def rms_reference(x, scale, axes):
+    x = torch.from_numpy(x.astype(np.float64))
+    mean_square = (x * x).mean(axes, keepdim=True)
+    return (
+        x / torch.sqrt(mean_square + RMS_EPSILON) * torch.from_numpy(scale.astype(np.float64))
+    ).numpy()
+
+
+@pytest.mark.parametrize("dims", [1, 2])
+@pytest.mark.parametrize("form", RMS_FORMS)
+def test_rms_normalization_becomes_one_kernel(form, dims):
+    scale = RMS_SCALES[dims]
+
+    def define(network):
+        x = network.add_input("x", trt.float32, RMS_X.shape)
+        mark(network, rms_norm_layers(network, x, scale, form, dims))
+
+    expected = rms_reference(RMS_X, scale, tuple(range(4 - dims, 4)))
+    fused = check(define, {"x": RMS_X}, expected, "rms_norm")
+    (node,) = fused._program.graph.nodes
+    assert node.op == "rms_norm"
+    assert node.attrs == {"epsilon": pytest.approx(RMS_EPSILON), "dims": dims}
+
+
+def test_rms_norm_scale_shared_along_a_normalized_axis_is_expanded():
+    scale = RMS_SCALES[1]  # (1, 1, 1, 6): one value per column, shared by the 4 rows
+
+    def define(network):
+        x = network.add_input("x", trt.float32, RMS_X.shape)
+        mark(network, rms_norm_layers(network, x, scale, "onnx", dims=2))
+
+    fused = check(define, {"x": RMS_X}, rms_reference(RMS_X, scale, (2, 3)), "rms_norm")
+    (node,) = nodes_of(fused, "rms_norm")
+    stored = fused._program.graph.constants[node.inputs[1]].cpu().numpy()
+    np.testing.assert_array_equal(stored, np.broadcast_to(scale.reshape(6), (4, 6)))
+
+
+@pytest.mark.parametrize("form", RMS_FORMS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_rms_norm_in_an_fp16_engine(form, dtype):
+    """A HALF input between casts (statistics in FLOAT, as ONNX's stash type asks) becomes
+    one kernel on the HALF tensors; a FLOAT network fuses under the FP16 flag too."""
+    x_values, scale = RMS_X.astype(dtype), RMS_SCALES[1].astype(dtype)
+    half = dtype == np.float16
+
+    def define(network):
+        x = network.add_input("x", trt.float16 if half else trt.float32, RMS_X.shape)
+        mark(network, rms_norm_layers(network, x, scale, form, casts=half))
+
+    def configure(builder, config):
+        config.set_flag(trt.BuilderFlag.FP16)
+
+    expected = rms_reference(x_values, scale, (3,))
+    fused = check(define, {"x": x_values}, expected, "rms_norm", configure, rtol=5e-3, atol=5e-3)
+    if half:
+        assert ops_of(fused) == ["rms_norm"]  # the casts went into the kernel
+        (node,) = fused._program.graph.nodes
+        assert fused._program.graph.values[node.inputs[0]].dtype == trt.float16
+
+
+@pytest.mark.parametrize(
+    ("shape", "scale", "fuses"),
+    [((-1, 5, 4, 6), RMS_SCALES[1], True), ((2, 5, 4, -1), np.full((1, 1, 1, 1), 1.5), False)],
+    ids=["dynamic batch", "dynamic width"],
+)
+def test_rms_norm_needs_static_normalized_dims(shape, scale, fuses):
+    scale = scale.astype(np.float32)
+
+    def define(network):
+        x = network.add_input("x", trt.float32, shape)
+        y = rms_norm_layers(network, x, scale, "torch")
+        assert tuple(y.shape) == shape
+        mark(network, y)
+
+    def configure(builder, config):
+        profile = builder.create_optimization_profile()
+        low = tuple(1 if d == -1 else d for d in shape)
+        high = tuple(8 if d == -1 else d for d in shape)
+        profile.set_shape("x", low, RMS_X.shape, high)
+        config.add_optimization_profile(profile)
+
+    engine = load(build_plan(define, configure=configure))
+    assert ("rms_norm" in ops_of(engine)) == fuses
+    out = run(engine, {"x": RMS_X})["out"]
+    np.testing.assert_allclose(out, rms_reference(RMS_X, scale, (3,)), rtol=1e-5, atol=1e-5)
+
+
+def test_rms_norm_chains_that_must_not_fuse():
+    """The mean also a network output; a mean over a leading axis; a scale varying along
+    a leading axis: each computed layer by layer, still right."""
+    along_batch = RNG.uniform(0.5, 2.0, (2, 1, 1, 6)).astype(np.float32)
+
+    def define(network):
+        x = network.add_input("x", trt.float32, RMS_X.shape)
+        for name, y in (
+            ("mean_read", rms_norm_layers(network, x, RMS_SCALES[1], "onnx")),
+            ("leading_axis", rms_norm_layers(network, x, RMS_SCALES[1], "torch", axes=1 << 2)),
+            ("batch_scale", rms_norm_layers(network, x, along_batch, "recip")),
+        ):
+            y.name = name
+            network.mark_output(y)
+        mean = next(
+            network.get_layer(i).get_output(0)
+            for i in range(network.num_layers)
+            if network.get_layer(i).type == trt.LayerType.REDUCE
+        )
+        mean.name = "mean"
+        network.mark_output(mean)
+
+    engine = load(build_plan(define))
+    assert "rms_norm" not in ops_of(engine)
+    got = run(engine, {"x": RMS_X})
+    expected = {
+        "mean_read": rms_reference(RMS_X, RMS_SCALES[1], (3,)),
+        "mean": (RMS_X.astype(np.float64) ** 2).mean(3, keepdims=True),
+        "leading_axis": rms_reference(RMS_X, RMS_SCALES[1], (2,)),
+        "batch_scale": rms_reference(RMS_X, along_batch, (3,)),
+    }
+    for name, values in expected.items():
+        np.testing.assert_allclose(got[name], values, rtol=1e-5, atol=1e-5, err_msg=name)
+
+
 # -- the fused ops' own shape rules -----------------------------------------------------------
 
 
@@ -517,6 +688,9 @@ def meta(shape, dtype=trt.float32):
         ("layer_norm", [(2, 16), (15,), (16,)], {"dims": 1}, "scale"),
         ("layer_norm", [(2, 16), (16,), (16,)], {"dims": 3}, "rank"),
         ("layer_norm", [(2, 16), (16,), (16,), (16,)], {"dims": 1}, "differ in rank"),
+        ("rms_norm", [(2, 16), (15,)], {"dims": 1}, r"scale has shape \[15\]"),
+        ("rms_norm", [(2, 4, 6), (2, 4, 6)], {"dims": 2}, r"scale has shape \[2, 4, 6\]"),
+        ("rms_norm", [(2, 16), (16,)], {"dims": 3}, "rank"),
     ],
 )
 def test_fused_ops_refuse_inputs_that_do_not_fit(op, inputs, attrs, message):

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 import tensorplan as trt
 from helpers import build_plan, load, run
+from tensorplan.ops.pointwise import StepKind, decode_program
 
 RNG = np.random.default_rng(11)
 X = RNG.standard_normal((2, 3, 8, 8)).astype(np.float32)
@@ -163,8 +164,17 @@ def test_output_type_float_is_kept_under_fp16():
 
     _, engine = build(define, with_flags(trt.BuilderFlag.FP16))
     graph = engine._program.graph
-    casts = [n for n in graph.nodes if n.op == "cast" and n.name.startswith("relu")]
-    assert casts and graph.values[casts[0].outputs[0]].dtype == trt.float32
+    # the relu computes in HALF; its output is converted to FLOAT, then (fused with that
+    # conversion) to HALF again for the pooling
+    (fused,) = [n for n in graph.nodes if n.op == "pointwise" and "relu [output 0" in n.name]
+    steps = decode_program(fused.attrs, len(fused.inputs))
+    assert [(s.kind, s.code) for s in steps] == [
+        (StepKind.CAST, trt.float32),
+        (StepKind.CAST, trt.float16),
+    ]
+    (relu,) = [n for n in graph.nodes if n.name == "relu"]
+    assert fused.inputs == relu.outputs
+    assert graph.values[relu.outputs[0]].dtype == trt.float16
 
 
 def test_output_type_half_on_the_last_layer_makes_a_half_output():

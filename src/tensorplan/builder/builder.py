@@ -21,7 +21,7 @@ from ..plan.writer import write_plan
 from ..runtime.lean_archive import export_archive
 from ..types import BuilderFlag, DataType, ErrorCodeTRT, volume
 from .config import IBuilderConfig, IOptimizationProfile
-from .fusion import fuse
+from .fusion import fuse, fuse_pointwise
 from .lowering import BuildError, lower
 from .memory_plan import plan_memory
 from .passes import compact, eliminate_dead_code, fold_constants, remove_identities
@@ -163,6 +163,7 @@ class Builder:
             partial(fuse, keep=constraints.names),
             partial(assign_precision, flags=config.flags, constraints=constraints),
             remove_identities,
+            partial(fuse_pointwise, keep=constraints.names),
             eliminate_dead_code,
             compact,
         )

@@ -15,7 +15,10 @@ The rewrites, in the order they run:
   transpose to that order follows;
 - normalization over trailing axes into a single layer-norm kernel, with the residual add
   before it (a + b of two activations) read by the same kernel;
+- x / sqrt(mean(x^2 over trailing axes) + eps) * scale (ONNX RMSNormalization, torch's
+  export of LlamaRMSNorm) into a single RMS-norm kernel;
 - matrix multiply by constant weights (+ bias) (+ activation) into one GEMM with epilogue;
+- such GEMMs of one input with weights of one shape into one batched GEMM (several outputs);
 - convolution (+ residual add) (+ activation) into one convolution with epilogue.
 """
 
@@ -23,12 +26,31 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 
 import torch
 
 from ..device import DATATYPES
 from ..ir import Graph, Node
-from ..types import ActivationType, DataType, ElementWiseOperation, MatrixOperation, UnaryOperation
+from ..ops.pointwise import (
+    BINARY_OPERATIONS,
+    CAST_SOURCES,
+    MAX_STEPS,
+    REAL_TYPES,
+    UNARY_OPERATIONS,
+    Step,
+    StepKind,
+    encode_program,
+)
+from ..types import (
+    ActivationType,
+    DataType,
+    ElementWiseOperation,
+    MatrixOperation,
+    ReduceOperation,
+    UnaryOperation,
+)
+from .precision import FLOATS
 
 SCALAR_TOLERANCE = 1e-6
 """Relative tolerance when recognizing the constants of a pattern (sqrt 2, 1, 0.5)."""
@@ -50,7 +72,9 @@ def fuse(graph: Graph, keep: set[str] | frozenset[str] = frozenset()) -> None:
         fuse_heads_transpose_into_attention,
         fuse_layer_norm,
         fuse_residual_into_layer_norm,
+        fuse_rms_norm,
         fuse_matmul_bias_act,
+        fuse_parallel_matmuls,
         fuse_conv_bias_act,
     ):
         while _apply(graph, keep, rewrite):
@@ -306,9 +330,8 @@ def fuse_layer_norm(chains: _Chains, node: Node) -> tuple[list[Node], Node] | No
     x, scale, bias = node.inputs
     shape = chains.shape(x)
     rank = len(shape)
-    mask = node.attrs["axes"]
-    dims = rank - (mask & -mask).bit_length() + 1 if mask else 0
-    if dims < 1 or mask != ((1 << rank) - 1) ^ ((1 << (rank - dims)) - 1):
+    dims = _trailing_dims(node.attrs["axes"], rank)
+    if dims == 0:
         return None
     normalized = shape[rank - dims :]
     if -1 in normalized:
@@ -339,6 +362,146 @@ def fuse_residual_into_layer_norm(chains: _Chains, node: Node) -> tuple[list[Nod
     return [added, node], Node(
         name, "layer_norm", dict(node.attrs), [a, *node.inputs[1:], b], list(node.outputs)
     )
+
+
+def fuse_rms_norm(chains: _Chains, node: Node) -> tuple[list[Node], Node] | None:
+    """x / sqrt(mean(x^2 over trailing axes) + eps) * scale (a constant, either side) into one
+    RMS-norm kernel: ONNX RMSNormalization as imported, torch's export of LlamaRMSNorm. x^2 is
+    x * x or pow(x, 2); the division x / sqrt, x * recip(sqrt) or x * (1 / sqrt). A cast of x
+    before the statistics with a cast back to x's type before the scale (statistics in FLOAT)
+    fuses too: the kernel accumulates in FLOAT whatever the type."""
+    if not _is_elementwise(node, ElementWiseOperation.PROD):
+        return None
+    for scale_at in (0, 1):
+        scale = chains.constant(node.inputs[scale_at])
+        found = None if scale is None else _rms_normalized(chains, node.inputs[1 - scale_at])
+        if found is None:
+            continue
+        chain, x, dims, epsilon = found
+        shape = chains.shape(x)
+        normalized = shape[len(shape) - dims :]
+        if -1 in normalized or chains.shape(node.outputs[0]) != shape:
+            continue
+        per_element = _per_element(scale, normalized, len(shape))
+        if per_element is None:
+            continue
+        types = {chains.graph.values[v].dtype for v in (x, node.inputs[scale_at], node.outputs[0])}
+        if len(types) != 1 or not types <= FLOATS:
+            continue
+        name = _fused_name(chain[0], node)
+        scale_id = node.inputs[scale_at]
+        if per_element is not scale:
+            scale_id = chains.add_constant(f"{name} [scale]", per_element)
+        attrs = {"epsilon": epsilon, "dims": dims}
+        return [*chain, node], Node(name, "rms_norm", attrs, [x, scale_id], list(node.outputs))
+    return None
+
+
+def _rms_normalized(chains: _Chains, value_id: int) -> tuple[list[Node], int, int, float] | None:
+    """The chain x / sqrt(mean(x^2) + eps) computing `value_id`, casts around it included:
+    (its nodes in order, x, how many trailing axes the mean takes, eps)."""
+    back = chains.inner(value_id, "cast")
+    quotient = chains.inner(value_id if back is None else back.inputs[0], "elementwise")
+    found = None if quotient is None else _divided_by_root(chains, quotient)
+    if found is None:
+        return None
+    v, root = found
+    shifted = chains.inner(root[0].inputs[0], "elementwise")
+    if shifted is None or shifted.attrs["op"] != ElementWiseOperation.SUM:
+        return None
+    for eps_at in (0, 1):
+        epsilon = chains.scalar(shifted.inputs[eps_at])
+        mean = chains.inner(shifted.inputs[1 - eps_at], "reduce")
+        if epsilon is not None and mean is not None:
+            break
+    else:
+        return None
+    if mean.attrs["op"] != ReduceOperation.AVG or not mean.attrs["keep_dims"]:
+        return None
+    dims = _trailing_dims(mean.attrs["axes"], len(chains.shape(v)))
+    square = chains.inner(mean.inputs[0], "elementwise")
+    if dims == 0 or square is None or not _is_square_of(chains, square, v):
+        return None
+    chain = [square, mean, shifted, *root, quotient]
+    if back is None:
+        return chain, v, dims, epsilon
+    # the cast back is fused only with the cast it undoes, read by nothing but the chain
+    front = chains.producer.get(v)
+    if front is None or front.op != "cast" or front.name in chains.keep or v in chains.outputs:
+        return None
+    if any(reader is not square and reader is not quotient for reader in chains.readers[v]):
+        return None
+    x = front.inputs[0]
+    if chains.graph.values[x].dtype != chains.graph.values[back.outputs[0]].dtype:
+        return None
+    return [front, *chain, back], x, dims, epsilon
+
+
+def _divided_by_root(chains: _Chains, node: Node) -> tuple[int, list[Node]] | None:
+    """For v / sqrt(s), or v * recip(sqrt(s)) or v * (1 / sqrt(s)) in either order: v and
+    the nodes from the sqrt to the inverse."""
+    if _is_elementwise(node, ElementWiseOperation.DIV):
+        sqrt = _unary_of(chains, node.inputs[1], UnaryOperation.SQRT)
+        return None if sqrt is None else (node.inputs[0], [sqrt])
+    if not _is_elementwise(node, ElementWiseOperation.PROD):
+        return None
+    for v_at in (0, 1):
+        inverse = _unary_of(chains, node.inputs[1 - v_at], UnaryOperation.RECIP)
+        if inverse is not None:
+            root = inverse.inputs[0]
+        else:  # ONNX Reciprocal imports as 1 / s
+            inverse = chains.inner(node.inputs[1 - v_at], "elementwise")
+            if inverse is None or not _is_elementwise(inverse, ElementWiseOperation.DIV):
+                continue
+            if not _near(chains.scalar(inverse.inputs[0]), 1.0):
+                continue
+            root = inverse.inputs[1]
+        sqrt = _unary_of(chains, root, UnaryOperation.SQRT)
+        if sqrt is not None:
+            return node.inputs[v_at], [sqrt, inverse]
+    return None
+
+
+def _is_square_of(chains: _Chains, node: Node, value_id: int) -> bool:
+    """Whether `node` computes value * value or pow(value, 2)."""
+    if _is_elementwise(node, ElementWiseOperation.PROD):
+        return node.inputs[0] == node.inputs[1] == value_id
+    return (
+        _is_elementwise(node, ElementWiseOperation.POW)
+        and node.inputs[0] == value_id
+        and _near(chains.scalar(node.inputs[1]), 2.0)
+    )
+
+
+def _unary_of(chains: _Chains, value_id: int, operation: UnaryOperation) -> Node | None:
+    """The producer of `value_id` if it is that unary operation and may be fused."""
+    node = chains.inner(value_id, "unary")
+    return node if node is not None and node.attrs["op"] == operation else None
+
+
+def _per_element(
+    values: torch.Tensor, normalized: tuple[int, ...], rank: int
+) -> torch.Tensor | None:
+    """A constant as one value per element of the trailing `normalized` dims (of an input of
+    `rank`): itself when it has that shape after leading ones, else expanded to it; None when
+    it is no float or varies along the other axes."""
+    if not values.is_floating_point() or values.dim() > rank:
+        return None
+    shape = (1,) * (rank - values.dim()) + tuple(values.shape)
+    leading, trailing = shape[: rank - len(normalized)], shape[rank - len(normalized) :]
+    if any(d != 1 for d in leading):
+        return None
+    if any(d not in (1, n) for d, n in zip(trailing, normalized, strict=True)):
+        return None
+    if trailing == normalized and values.dim() >= len(normalized):
+        return values
+    return values.reshape(trailing).expand(normalized).contiguous()
+
+
+def _trailing_dims(mask: int, rank: int) -> int:
+    """How many axes an axes bit mask names when they are the last ones of `rank`; else 0."""
+    dims = rank - (mask & -mask).bit_length() + 1 if mask else 0
+    return dims if dims >= 1 and mask == ((1 << rank) - 1) ^ ((1 << (rank - dims)) - 1) else 0
 
 
 def fuse_matmul_bias_act(chains: _Chains, node: Node) -> tuple[list[Node], Node] | None:
@@ -377,7 +540,44 @@ def fuse_matmul_bias_act(chains: _Chains, node: Node) -> tuple[list[Node], Node]
     inputs = [node.inputs[0], chains.add_constant(f"{name} [weight]", matrix.contiguous())]
     if bias is not None:
         inputs.append(chains.add_constant(f"{name} [bias]", bias.contiguous()))
-    return chain, Node(name, "matmul_bias_act", _epilogue(activation), inputs, chain[-1].outputs)
+    attrs = {**_epilogue(activation), "splits": 1}
+    return chain, Node(name, "matmul_bias_act", attrs, inputs, chain[-1].outputs)
+
+
+def fuse_parallel_matmuls(chains: _Chains, node: Node) -> tuple[list[Node], Node] | None:
+    """GEMMs of one input by constant weights of one shape, with the same epilogue (a
+    transformer's query, key and value projections): one node that runs them as one batched
+    GEMM and writes their outputs back to back."""
+    if node.op != "matmul_bias_act" or node.attrs["splits"] != 1:
+        return None
+    x = node.inputs[0]
+    weight = chains.constant(node.inputs[1])
+    if weight is None:
+        return None
+    group = [node]
+    for other in chains.readers[x]:
+        if other is node or other.op != "matmul_bias_act" or other.name in chains.keep:
+            continue
+        if other.inputs[0] != x or other.attrs != node.attrs:
+            continue
+        if len(other.inputs) != len(node.inputs) or any(
+            chains.constant(v) is None for v in other.inputs[1:]
+        ):
+            continue
+        if chains.constant(other.inputs[1]).shape == weight.shape:
+            group.append(other)
+    if len(group) < 2:
+        return None
+    name = " + ".join(member.name for member in group)
+    inputs = [x]
+    for position, what in ((1, "weight"), (2, "bias")):
+        if position < len(node.inputs):
+            joined = torch.cat([chains.constant(m.inputs[position]) for m in group])
+            inputs.append(chains.add_constant(f"{name} [{what}]", joined))
+    attrs = {**node.attrs, "splits": len(group)}
+    outputs = [member.outputs[0] for member in group]
+    # in place of the first of them: the others' readers may come before them
+    return [*group[1:], node], Node(name, "matmul_bias_act", attrs, inputs, outputs)
 
 
 def fuse_conv_bias_act(chains: _Chains, node: Node) -> tuple[list[Node], Node] | None:
@@ -489,3 +689,92 @@ def _near(value: float | None, expected: float) -> bool:
 def _fused_name(first: Node, last: Node) -> str:
     """TensorRT's naming of fused layers: the names joined with ' + '."""
     return first.name if first is last else f"{first.name} + {last.name}"
+
+
+def fuse_pointwise(graph: Graph, keep: set[str] | frozenset[str] = frozenset()) -> None:
+    """Connected elementwise, unary, activation and cast layers into one `pointwise` node
+    each (one generated kernel). Runs after the precision pass: every step then keeps the
+    type its layer computes in, and the casts that pass inserted fuse too."""
+    while _apply(graph, keep, fuse_pointwise_chain):
+        pass
+
+
+def fuse_pointwise_chain(chains: _Chains, node: Node) -> tuple[list[Node], Node] | None:
+    """The pointwise layers that feed `node` and only it (directly or through each other),
+    when `node` is the last of them: nothing pointwise reads its result alone."""
+    if _pointwise_step(chains, node) is None or _feeds_pointwise(chains, node):
+        return None
+    members = {id(node): node}
+    grown = True
+    while grown and len(members) < MAX_STEPS:
+        grown = False
+        for member in list(members.values()):
+            for value_id in member.inputs:
+                producer = chains.producer.get(value_id)
+                if producer is None or id(producer) in members or len(members) >= MAX_STEPS:
+                    continue
+                if value_id in chains.outputs or _pointwise_step(chains, producer) is None:
+                    continue
+                if all(id(reader) in members for reader in chains.readers[value_id]):
+                    members[id(producer)] = producer
+                    grown = True
+    if len(members) < 2:
+        return None
+    order = {id(n): index for index, n in enumerate(chains.graph.nodes)}
+    chain = sorted(members.values(), key=lambda n: order[id(n)])
+    inputs: list[int] = []
+    results: dict[int, int] = {}
+    steps = []
+    for member in chain:
+        operands = []
+        for value_id in member.inputs:
+            if value_id not in results and value_id not in inputs:
+                inputs.append(value_id)
+            operands.append(value_id)
+        steps.append((member, operands))
+        results[member.outputs[0]] = len(steps) - 1
+    program = [
+        replace(
+            _pointwise_step(chains, member),
+            operands=tuple(
+                len(inputs) + results[v] if v in results else inputs.index(v) for v in operands
+            ),
+        )
+        for member, operands in steps
+    ]
+    name = f"PWN({', '.join(member.name for member in chain)})"
+    fused = Node(name, "pointwise", encode_program(program), inputs, list(node.outputs))
+    return chain, fused
+
+
+def _pointwise_step(chains: _Chains, node: Node) -> Step | None:
+    """The step that computes what `node` does (operands not yet set), when it can fuse."""
+    if node.name in chains.keep or len(node.outputs) != 1:
+        return None
+    if chains.graph.values[node.outputs[0]].dtype not in REAL_TYPES:
+        return None
+    if node.op == "elementwise" and node.attrs["op"] in BINARY_OPERATIONS:
+        return Step(StepKind.ELEMENTWISE, node.attrs["op"], ())
+    if node.op == "unary" and node.attrs["op"] in UNARY_OPERATIONS:
+        return Step(StepKind.UNARY, node.attrs["op"], ())
+    if node.op == "activation" and chains.graph.values[node.inputs[0]].dtype in REAL_TYPES:
+        attrs = node.attrs
+        return Step(StepKind.ACTIVATION, attrs["type"], (), attrs["alpha"], attrs["beta"])
+    if (
+        node.op == "cast"
+        and node.attrs.get("from_type") is None
+        and chains.graph.values[node.inputs[0]].dtype in CAST_SOURCES
+    ):
+        return Step(StepKind.CAST, node.attrs["to_type"], ())
+    return None
+
+
+def _feeds_pointwise(chains: _Chains, node: Node) -> bool:
+    """Whether a fusable pointwise node alone reads `node`'s result (then it ends no chain)."""
+    value_id = node.outputs[0]
+    readers = chains.readers.get(value_id, [])
+    return (
+        value_id not in chains.outputs
+        and len(readers) == 1
+        and _pointwise_step(chains, readers[0]) is not None
+    )

@@ -22,10 +22,14 @@ CHANNELS_LAST_READERS = frozenset(
         "activation",
         "elementwise",
         "unary",
+        "pointwise",
         "shuffle",
     }
 )
 """Ops whose kernels read inputs of any strides: a channels-last activation may feed them."""
+
+ADJACENT_OUTPUT_OPS = frozenset({"matmul_bias_act"})
+"""Ops with several outputs that are fastest when their outputs lie back to back."""
 
 
 def plan_memory(graph: Graph, shape_sets: Sequence[Sequence[TensorMeta]]) -> MemoryPlan:
@@ -56,26 +60,45 @@ def plan_memory(graph: Graph, shape_sets: Sequence[Sequence[TensorMeta]]) -> Mem
         value_id: align(max(metas[value_id].nbytes for metas in shape_sets), CONSTANT_ALIGNMENT)
         for value_id in first
     }
+    blocks = _blocks(graph, first)
     placed: list[tuple[int, int, int, int]] = []
     slots: dict[int, tuple[int, int]] = {}
     arena_size = 0
-    for value_id in sorted(first, key=lambda v: (-sizes[v], first[v])):
-        size = sizes[value_id]
+    for block in sorted(blocks, key=lambda b: (-sum(sizes[v] for v in b), first[b[0]])):
+        size = sum(sizes[v] for v in block)
+        start = min(first[v] for v in block)
+        end = max(last[v] for v in block)
         overlapping = sorted(
-            (offset, end)
-            for offset, end, start_time, end_time in placed
-            if start_time <= last[value_id] and first[value_id] <= end_time
+            (offset, busy_end)
+            for offset, busy_end, start_time, end_time in placed
+            if start_time <= end and start <= end_time
         )
         offset = 0
         for busy_start, busy_end in overlapping:
             if offset + size <= busy_start:
                 break
             offset = max(offset, busy_end)
-        placed.append((offset, offset + size, first[value_id], last[value_id]))
-        slots[value_id] = (offset, size)
-        arena_size = max(arena_size, offset + size)
+        placed.append((offset, offset + size, start, end))
+        for value_id in block:
+            slots[value_id] = (offset, sizes[value_id])
+            offset += sizes[value_id]
+        arena_size = max(arena_size, placed[-1][1])
     memory.arena_size, memory.slots = arena_size, dict(sorted(slots.items()))
     return memory
+
+
+def _blocks(graph: Graph, slotted: Collection[int]) -> list[list[int]]:
+    """The values to place, alone or in blocks: the outputs of a node of ADJACENT_OUTPUT_OPS
+    that all get slots lie back to back (its kernel then writes them in one batched call)."""
+    grouped: set[int] = set()
+    blocks = []
+    for node in graph.nodes:
+        outputs = node.outputs
+        adjacent = node.op in ADJACENT_OUTPUT_OPS and len(outputs) > 1
+        if adjacent and all(v in slotted and v not in grouped for v in outputs):
+            blocks.append(list(outputs))
+            grouped.update(outputs)
+    return blocks + [[v] for v in slotted if v not in grouped]
 
 
 def channels_last_values(graph: Graph, slotted: Collection[int]) -> frozenset[int]:

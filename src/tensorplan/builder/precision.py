@@ -63,6 +63,7 @@ REDUCIBLE_OPS = frozenset(
         "matmul_bias_act",
         "attention",
         "layer_norm",
+        "rms_norm",
     }
 )
 """Ops with HALF and BF16 kernels, which the FP16 and BF16 flags move to the reduced type."""

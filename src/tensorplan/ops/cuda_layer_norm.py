@@ -1,9 +1,11 @@
-"""Layer normalization (after an optional residual add) as one Triton kernel per row.
+"""Layer normalization (after an optional residual add) and RMS normalization as one Triton
+kernel per row.
 
 torch's layer_norm returns a new tensor, which then has to be copied into the arena, and a
 residual add before it is a pass of its own: this kernel reads x (and the residual) once and
-writes the normalized rows straight into the output. Statistics in FLOAT. `layer_norm` says
-False for layouts or widths it does not handle, and the caller uses torch. Imported only on
+writes the normalized rows straight into the output. RMS normalization is the same kernel
+without the centering and the bias. Statistics in FLOAT. `layer_norm` and `rms_norm` say
+False for layouts or widths they do not handle, and the caller uses torch. Imported only on
 CUDA (Triton comes with torch's CUDA builds).
 """
 
@@ -20,7 +22,7 @@ MAX_WIDTH = 16384
 
 
 @triton.jit
-def _layer_norm_kernel(
+def _normalize_kernel(
     x_ptr,
     residual_ptr,
     scale_ptr,
@@ -29,6 +31,7 @@ def _layer_norm_kernel(
     width,
     epsilon,
     HAS_RESIDUAL: tl.constexpr,
+    CENTERED: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
     columns = tl.arange(0, BLOCK)
@@ -37,12 +40,13 @@ def _layer_norm_kernel(
     x = tl.load(x_ptr + offsets, mask=inside, other=0.0).to(tl.float32)
     if HAS_RESIDUAL:
         x += tl.load(residual_ptr + offsets, mask=inside, other=0.0).to(tl.float32)
-    mean = tl.sum(x, axis=0) / width
-    centered = tl.where(inside, x - mean, 0.0)
-    variance = tl.sum(centered * centered, axis=0) / width
+    if CENTERED:  # layer norm; RMS norm takes the mean square of x itself
+        x = tl.where(inside, x - tl.sum(x, axis=0) / width, 0.0)
+    mean_square = tl.sum(x * x, axis=0) / width
     scale = tl.load(scale_ptr + columns, mask=inside).to(tl.float32)
-    bias = tl.load(bias_ptr + columns, mask=inside).to(tl.float32)
-    y = centered / tl.sqrt(variance + epsilon) * scale + bias
+    y = x / tl.sqrt(mean_square + epsilon) * scale
+    if CENTERED:
+        y += tl.load(bias_ptr + columns, mask=inside).to(tl.float32)
     tl.store(out_ptr + offsets, y.to(out_ptr.dtype.element_ty), mask=inside)
 
 
@@ -56,29 +60,48 @@ def layer_norm(
 ) -> bool:
     """out = layer_norm(x + residual) over rows of scale.numel() elements; False (nothing
     done) unless every tensor is dense and of one floating type."""
+    return _normalize(x, residual, scale, bias, epsilon, out)
+
+
+def rms_norm(x: torch.Tensor, scale: torch.Tensor, epsilon: float, out: torch.Tensor) -> bool:
+    """out = x / sqrt(mean(x^2) + epsilon) * scale over rows of scale.numel() elements; False
+    (nothing done) unless every tensor is dense and of one floating type."""
+    return _normalize(x, None, scale, None, epsilon, out)
+
+
+def _normalize(
+    x: torch.Tensor,
+    residual: torch.Tensor | None,
+    scale: torch.Tensor,
+    bias: torch.Tensor | None,
+    epsilon: float,
+    out: torch.Tensor,
+) -> bool:
+    """Layer norm with a bias, RMS norm without one."""
     width = scale.numel()
-    tensors = [x, scale, bias, out] + ([] if residual is None else [residual])
+    tensors = [x, scale, out] + [t for t in (bias, residual) if t is not None]
     if width == 0 or width > MAX_WIDTH or out.dtype not in FAST_KERNEL_TYPES:
         return False
     if any(t.dtype != out.dtype or not t.is_contiguous() for t in tensors):
         return False
     if x.shape != out.shape or (residual is not None and residual.shape != out.shape):
         return False
-    if bias.numel() != width or out.numel() % width:
+    if (bias is not None and bias.numel() != width) or out.numel() % width:
         return False
     rows = out.numel() // width
     if rows == 0:
         return True
     block = triton.next_power_of_2(width)
-    _layer_norm_kernel[(rows,)](
+    _normalize_kernel[(rows,)](
         x,
         x if residual is None else residual,
         scale,
-        bias,
+        scale if bias is None else bias,
         out,
         width,
         epsilon,
         HAS_RESIDUAL=residual is not None,
+        CENTERED=bias is not None,
         BLOCK=block,
         num_warps=4 if block <= 2048 else 8,
     )

@@ -94,13 +94,18 @@ class ConvBiasAct(Op):
 class MatmulBiasAct(Op):
     """x @ weight^T (+ bias) (+ activation), over the last dim of x: a fully connected layer.
 
-    Inputs: x (..., K), weight (N, K) (the layout of torch's Linear), bias (N,)?.
+    Inputs: x (..., K), weight (N, K) (the layout of torch's Linear), bias (N,)?. With
+    `splits` > 1 the node is that many such layers of one input (a transformer's query, key
+    and value projections): weight and bias stack theirs, (splits * N, K) and (splits * N,),
+    and there is one output (..., N) per split. When the outputs lie back to back in memory
+    (the memory planner places them so), one batched GEMM writes them all.
     """
 
     name = "matmul_bias_act"
     layer_type = LayerType.MATRIX_MULTIPLY
     num_inputs = (2, 3)
-    attrs = dict(EPILOGUE)
+    num_outputs = -1
+    attrs = {**EPILOGUE, "splits": Int(1, low=1)}
 
     def infer(self, inputs: list[TensorMeta | None], attrs: dict[str, Any]) -> list[TensorMeta]:
         x, weight, bias = (*inputs, None)[:3]
@@ -113,28 +118,67 @@ class MatmulBiasAct(Op):
                 f"needs an input of rank 1 or more and a 2D weight, got {list(x.shape)} and "
                 f"{list(weight.shape)}"
             )
-        features, depth = weight.shape
+        splits = attrs["splits"]
+        stacked, depth = weight.shape
         if UNKNOWN not in (x.shape[-1], depth) and x.shape[-1] != depth:
             raise ShapeError(
                 f"the input {list(x.shape)} has {x.shape[-1]} features; the weight "
                 f"{list(weight.shape)} expects {depth}"
             )
-        if bias is not None and bias.shape not in ((features,), (UNKNOWN,)):
-            raise ShapeError(f"the bias has shape {list(bias.shape)}; expected [{features}]")
-        return [TensorMeta(x.dtype, (*x.shape[:-1], features))]
+        if stacked == UNKNOWN or stacked % splits:
+            raise ShapeError(
+                f"the weight {list(weight.shape)} does not stack {splits} equal weights"
+            )
+        if bias is not None and bias.shape not in ((stacked,), (UNKNOWN,)):
+            raise ShapeError(f"the bias has shape {list(bias.shape)}; expected [{stacked}]")
+        result = TensorMeta(x.dtype, (*x.shape[:-1], stacked // splits))
+        return [result] * splits
 
     def run(
         self, inputs: list[torch.Tensor | None], outputs: list[torch.Tensor], attrs: dict
     ) -> None:
         x, weight, bias = (*inputs, None)[:3]
-        out = outputs[0]
+        splits = attrs["splits"]
         rows = x.reshape(-1, x.shape[-1])
-        flat = out.view(-1, out.shape[-1])
-        if bias is None:
-            torch.mm(rows, weight.t(), out=flat)
+        batched = _back_to_back(outputs)
+        if batched is not None:
+            weights = weight.view(splits, -1, weight.shape[-1]).transpose(1, 2)
+            stacked = rows.expand(splits, *rows.shape)
+            if bias is None:
+                torch.bmm(stacked, weights, out=batched)
+            else:
+                torch.baddbmm(bias.view(splits, 1, -1), stacked, weights, out=batched)
         else:
-            torch.addmm(bias, rows, weight.t(), out=flat)
-        apply_activation(out, attrs)
+            features = weight.shape[0] // splits
+            for index, out in enumerate(outputs):
+                part = slice(index * features, (index + 1) * features)
+                flat = out.view(-1, features)
+                if bias is None:
+                    torch.mm(rows, weight[part].t(), out=flat)
+                else:
+                    torch.addmm(bias[part], rows, weight[part].t(), out=flat)
+        for out in outputs:
+            apply_activation(out, attrs)
+
+
+def _back_to_back(outputs: list[torch.Tensor]) -> torch.Tensor | None:
+    """Several dense outputs of one shape, equally spaced in one storage: them as one
+    (count, rows, features) tensor; None otherwise (and for a single output)."""
+    first = outputs[0]
+    if len(outputs) < 2 or any(not out.is_contiguous() for out in outputs):
+        return None
+    storage = first.untyped_storage().data_ptr()
+    if any(
+        out.shape != first.shape or out.untyped_storage().data_ptr() != storage for out in outputs
+    ):
+        return None
+    step = outputs[1].storage_offset() - first.storage_offset()
+    offsets = [out.storage_offset() - first.storage_offset() for out in outputs]
+    if step < first.numel() or offsets != [i * step for i in range(len(outputs))]:
+        return None
+    features = first.shape[-1]
+    rows = first.numel() // max(features, 1)
+    return first.as_strided((len(outputs), rows, features), (step, features, 1))
 
 
 class AttentionBackend(enum.IntEnum):
@@ -279,23 +323,7 @@ class LayerNorm(Op):
                     "in rank"
                 )
             x = TensorMeta(x.dtype, broadcast([x.shape, residual.shape]))
-        if x.dtype not in FLOATS:
-            raise ShapeError(f"needs FLOAT, HALF or BF16 tensors, got {x.dtype.name}")
-        dims = attrs["dims"]
-        if dims > x.rank:
-            raise ShapeError(f"cannot normalize {dims} axes of an input of rank {x.rank}")
-        normalized = x.shape[x.rank - dims :]
-        for meta, what in ((scale, "scale"), (bias, "bias")):
-            leading, trailing = meta.shape[: meta.rank - dims], meta.shape[meta.rank - dims :]
-            fits = meta.rank >= dims and all(d == 1 for d in leading)
-            fits = fits and all(
-                UNKNOWN in (a, b) or a == b for a, b in zip(trailing, normalized, strict=True)
-            )
-            if not fits:
-                raise ShapeError(
-                    f"the {what} has shape {list(meta.shape)}; expected {list(normalized)} "
-                    f"(the last {dims} dimensions of the input {list(x.shape)}), after leading ones"
-                )
+        _check_normalized(x, {"scale": scale, "bias": bias}, attrs["dims"])
         return [TensorMeta(x.dtype, x.shape)]
 
     def run(
@@ -315,11 +343,73 @@ class LayerNorm(Op):
         out.copy_(result)
 
 
+class RmsNorm(Op):
+    """RMS normalization over the last `dims` axes, as one kernel (FLOAT accumulation whatever
+    the type): x / sqrt(mean(x^2) + epsilon) * scale (ONNX RMSNormalization, LlamaRMSNorm).
+
+    Inputs: x, scale of shape x.shape[-dims:] after dropping leading ones.
+    """
+
+    name = "rms_norm"
+    layer_type = LayerType.NORMALIZATION
+    num_inputs = (2, 2)
+    attrs = {"epsilon": Float(1e-5), "dims": Int(1, low=1)}
+
+    def infer(self, inputs: list[TensorMeta | None], attrs: dict[str, Any]) -> list[TensorMeta]:
+        x, scale = inputs
+        same_dtype(inputs, "the input and scale")
+        _check_normalized(x, {"scale": scale}, attrs["dims"])
+        return [TensorMeta(x.dtype, x.shape)]
+
+    def run(
+        self, inputs: list[torch.Tensor | None], outputs: list[torch.Tensor], attrs: dict
+    ) -> None:
+        x, scale = inputs
+        out = outputs[0]
+        if out.is_cuda:
+            from .cuda_layer_norm import rms_norm
+
+            if rms_norm(x, scale, attrs["epsilon"], out):
+                return
+        shape = x.shape[x.dim() - attrs["dims"] :]
+        weight = scale.reshape(shape).float()
+        out.copy_(F.rms_norm(x.float(), shape, weight, attrs["epsilon"]))
+
+
+def _check_normalized(x: TensorMeta, parameters: dict[str, TensorMeta], dims: int) -> None:
+    """The normalization ops' rule: a float input of rank `dims` or more, and parameters
+    (per element, by name) of shape x.shape[-dims:] after leading ones. ShapeError if not."""
+    if x.dtype not in FLOATS:
+        raise ShapeError(f"needs FLOAT, HALF or BF16 tensors, got {x.dtype.name}")
+    if dims > x.rank:
+        raise ShapeError(f"cannot normalize {dims} axes of an input of rank {x.rank}")
+    normalized = x.shape[x.rank - dims :]
+    for what, meta in parameters.items():
+        leading, trailing = meta.shape[: meta.rank - dims], meta.shape[meta.rank - dims :]
+        fits = meta.rank >= dims and all(d == 1 for d in leading)
+        fits = fits and all(
+            UNKNOWN in (a, b) or a == b for a, b in zip(trailing, normalized, strict=True)
+        )
+        if not fits:
+            raise ShapeError(
+                f"the {what} has shape {list(meta.shape)}; expected {list(normalized)} "
+                f"(the last {dims} dimensions of the input {list(x.shape)}), after leading ones"
+            )
+
+
 def apply_activation(out: torch.Tensor, attrs: dict[str, Any]) -> None:
-    """The epilogue's activation, in place."""
+    """The epilogue's activation, in place (on the GPU: one generated kernel, where torch's
+    activations other than ReLU write a new tensor that is then copied back)."""
     activation = attrs["activation"]
     if activation is None:
         return
+    if out.is_cuda:
+        from .cuda_pointwise import run_program
+        from .pointwise import Step, StepKind
+
+        step = Step(StepKind.ACTIVATION, activation, (0,), attrs["alpha"], attrs["beta"])
+        if run_program((step,), [out], out):
+            return
     if activation == ActivationType.RELU:
         out.relu_()
     else:
@@ -334,4 +424,4 @@ def _conv_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
     return {key: attrs[key] for key in CONVOLUTION.attrs}
 
 
-OPS = [ConvBiasAct(), MatmulBiasAct(), Attention(), LayerNorm()]
+OPS = [ConvBiasAct(), MatmulBiasAct(), Attention(), LayerNorm(), RmsNorm()]

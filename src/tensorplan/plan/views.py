@@ -8,7 +8,9 @@ from collections.abc import Collection
 from ..ir import Graph
 from ..ops.shaping import Shuffle
 
-VIEW_READERS = frozenset({"attention", "elementwise", "activation", "unary", "shuffle", "reduce"})
+VIEW_READERS = frozenset(
+    {"attention", "elementwise", "activation", "unary", "pointwise", "shuffle", "reduce"}
+)
 """Ops whose kernels read transposed (strided) views: a transposing shuffle may feed them as
 a view."""
 

@@ -1,0 +1,202 @@
+"""One Triton kernel per pointwise program (ops/pointwise.py), generated from its steps.
+
+The source is written from fixed templates: step kinds and operation codes (checked enums)
+select formulas, operand references name registers, and every number (an activation's alpha
+and beta) is a kernel argument, so nothing from a plan reaches the source as text. The
+source is compiled by Triton when the kernel first runs; the functions live in memory (their
+source is registered with `linecache`, where Triton reads it), never in a file.
+
+Each program instance handles BLOCK output elements: it loads every input once (dense,
+broadcast through strides, or one scalar), computes in FLOAT, rounds each intermediate to
+the type its layer computes in, and stores the last result in the output's type.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import linecache
+from collections.abc import Callable, Sequence
+
+import torch
+import triton
+
+from ..device import FAST_KERNEL_TYPES, torch_dtype
+from ..types import ActivationType, ElementWiseOperation, UnaryOperation
+from .pointwise import Step, StepKind
+
+BLOCK = 1024
+"""Output elements per program instance."""
+
+DENSE, SCALAR, STRIDED = "dense", "scalar", "strided"
+"""How an input is read: at the output's index, once, or through its broadcast strides."""
+
+_BINARY = {
+    ElementWiseOperation.SUM: "{a} + {b}",
+    ElementWiseOperation.SUB: "{a} - {b}",
+    ElementWiseOperation.PROD: "{a} * {b}",
+    ElementWiseOperation.DIV: "{a} / {b}",
+    ElementWiseOperation.MAX: "tl.maximum({a}, {b}, propagate_nan=tl.PropagateNan.ALL)",
+    ElementWiseOperation.MIN: "tl.minimum({a}, {b}, propagate_nan=tl.PropagateNan.ALL)",
+    ElementWiseOperation.POW: "libdevice.pow({a}, {b})",
+}
+_UNARY = {
+    UnaryOperation.EXP: "tl.exp({x})",
+    UnaryOperation.LOG: "tl.log({x})",
+    UnaryOperation.SQRT: "tl.sqrt_rn({x})",
+    UnaryOperation.RECIP: "1.0 / {x}",
+    UnaryOperation.ABS: "tl.abs({x})",
+    UnaryOperation.NEG: "-{x}",
+    UnaryOperation.SIN: "tl.sin({x})",
+    UnaryOperation.COS: "tl.cos({x})",
+    UnaryOperation.ERF: "tl.erf({x})",
+    UnaryOperation.CEIL: "tl.ceil({x})",
+    UnaryOperation.FLOOR: "tl.floor({x})",
+}
+_ACTIVATIONS = {
+    ActivationType.RELU: "tl.maximum({x}, 0.0, propagate_nan=tl.PropagateNan.ALL)",
+    ActivationType.SIGMOID: "tl.sigmoid({x})",
+    ActivationType.TANH: "libdevice.tanh({x})",
+    ActivationType.LEAKY_RELU: "tl.where({x} > 0.0, {x}, {alpha} * {x})",
+    ActivationType.ELU: "tl.where({x} >= 0.0, {x}, {alpha} * libdevice.expm1({x}))",
+    ActivationType.SELU: "{beta} * tl.where({x} >= 0.0, {x}, {alpha} * libdevice.expm1({x}))",
+    ActivationType.SOFTSIGN: "{x} / (1.0 + tl.abs({x}))",
+    ActivationType.SOFTPLUS: (
+        "{alpha} * tl.where({beta} * {x} > 20.0, {beta} * {x}, "
+        "libdevice.log1p(tl.exp({beta} * {x})))"
+    ),
+    ActivationType.CLIP: (
+        "tl.minimum(tl.maximum({x}, {alpha}, propagate_nan=tl.PropagateNan.ALL), {beta}, "
+        "propagate_nan=tl.PropagateNan.ALL)"
+    ),
+    ActivationType.HARD_SIGMOID: (
+        "tl.minimum(tl.maximum({alpha} * {x} + {beta}, 0.0, "
+        "propagate_nan=tl.PropagateNan.ALL), 1.0, propagate_nan=tl.PropagateNan.ALL)"
+    ),
+    ActivationType.SCALED_TANH: "{alpha} * libdevice.tanh({beta} * {x})",
+    ActivationType.THRESHOLDED_RELU: "tl.where({x} > {alpha}, {x}, 0.0)",
+    ActivationType.GELU_ERF: "0.5 * {x} * (1.0 + tl.erf({x} * 0.7071067811865476))",
+    ActivationType.GELU_TANH: (
+        "0.5 * {x} * (1.0 + libdevice.tanh(0.7978845608028654 * "
+        "({x} + 0.044715 * {x} * {x} * {x})))"
+    ),
+}
+
+_ROUNDING = {
+    torch.float16: "tl.float16",
+    torch.bfloat16: "tl.bfloat16",
+}
+"""The Triton types intermediates are rounded to (FLOAT ones stay as they are)."""
+
+
+def run_program(steps: Sequence[Step], inputs: Sequence[torch.Tensor], out: torch.Tensor) -> bool:
+    """out = the program applied to `inputs`, in one kernel; False (nothing done) for
+    outputs the kernel does not write (not dense, or not FLOAT, HALF or BF16)."""
+    if out.dtype not in FAST_KERNEL_TYPES or not out.is_contiguous():
+        return False
+    count = out.numel()
+    if count == 0:
+        return True
+    shape = out.shape
+    kinds, strides = [], []
+    for tensor in inputs:
+        if tensor.device != out.device:
+            return False
+        if tensor.numel() == 1:
+            kinds.append(SCALAR)
+        elif tensor.shape == shape and tensor.is_contiguous():
+            kinds.append(DENSE)
+        else:
+            kinds.append(STRIDED)
+            strides += tensor.expand(shape).stride()
+    sizes = list(shape) if STRIDED in kinds else []
+    kernel = _kernel(tuple(steps), tuple(kinds), tuple(t.dtype for t in inputs), out.dim())
+    params = [
+        v for step in steps if step.kind == StepKind.ACTIVATION for v in (step.alpha, step.beta)
+    ]
+    grid = (triton.cdiv(count, BLOCK),)
+    kernel[grid](out, *inputs, count, *sizes, *strides, *params, BLOCK=BLOCK, num_warps=4)
+    return True
+
+
+@functools.lru_cache(maxsize=256)
+def _kernel(
+    steps: tuple[Step, ...],
+    kinds: tuple[str, ...],
+    dtypes: tuple[torch.dtype, ...],
+    rank: int,
+) -> Callable:
+    source = kernel_source(steps, kinds, dtypes, rank)
+    digest = hashlib.sha256(source.encode()).hexdigest()[:16]
+    filename = f"<tensorplan pointwise {digest}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace: dict = {"__name__": f"tensorplan_pointwise_{digest}"}
+    exec(compile(source, filename, "exec"), namespace)
+    return namespace["pointwise_kernel"]
+
+
+def kernel_source(
+    steps: Sequence[Step], kinds: Sequence[str], dtypes: Sequence[torch.dtype], rank: int
+) -> str:
+    """The Triton source of the kernel that runs `steps` on inputs read as `kinds`."""
+    strided = [i for i, kind in enumerate(kinds) if kind == STRIDED]
+    activations = [j for j, step in enumerate(steps) if step.kind == StepKind.ACTIVATION]
+    params = ["out_ptr", *(f"in{i}_ptr" for i in range(len(kinds))), "count"]
+    if strided:
+        params += [f"size{d}" for d in range(rank)]
+        params += [f"stride{i}_{d}" for i in strided for d in range(rank)]
+    params += [f"{name}{j}" for j in activations for name in ("alpha", "beta")]
+    params.append("BLOCK: tl.constexpr")
+    body = [
+        "index = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)",
+        "inside = index < count",
+    ]
+    if strided:
+        body.append("rest = index")
+        for d in reversed(range(1, rank)):
+            body += [f"coord{d} = rest % size{d}", f"rest = rest // size{d}"]
+        body.append("coord0 = rest")
+    for i, kind in enumerate(kinds):
+        if kind == SCALAR:
+            body.append(f"r{i} = tl.load(in{i}_ptr).to(tl.float32)")
+            continue
+        if kind == DENSE:
+            offset = "index"
+        else:
+            offset = " + ".join(f"coord{d} * stride{i}_{d}" for d in range(rank)) or "0"
+        body.append(f"r{i} = tl.load(in{i}_ptr + ({offset}), mask=inside, other=0).to(tl.float32)")
+    types = list(dtypes)
+    for j, step in enumerate(steps):
+        register = f"r{len(kinds) + j}"
+        names = [f"r{i}" for i in step.operands]
+        if step.kind == StepKind.ELEMENTWISE:
+            expression = _BINARY[step.code].format(a=names[0], b=names[1])
+        elif step.kind == StepKind.UNARY:
+            expression = _UNARY[step.code].format(x=names[0])
+        elif step.kind == StepKind.ACTIVATION:
+            expression = _ACTIVATIONS[step.code].format(
+                x=names[0], alpha=f"alpha{j}", beta=f"beta{j}"
+            )
+        else:
+            expression = names[0]
+        result_type = (
+            torch_dtype(step.code) if step.kind == StepKind.CAST else types[step.operands[0]]
+        )
+        types.append(result_type)
+        body.append(f"{register} = {expression}")
+        if result_type in _ROUNDING and j < len(steps) - 1:
+            body.append(f"{register} = {register}.to({_ROUNDING[result_type]}).to(tl.float32)")
+    last = f"r{len(kinds) + len(steps) - 1}"
+    body.append(f"tl.store(out_ptr + index, {last}.to(out_ptr.dtype.element_ty), mask=inside)")
+    lines = [
+        "import triton",
+        "import triton.language as tl",
+        "from triton.language.extra import libdevice",
+        "",
+        "",
+        "@triton.jit",
+        f"def pointwise_kernel({', '.join(params)}):",
+        *(f"    {line}" for line in body),
+        "",
+    ]
+    return "\n".join(lines)
