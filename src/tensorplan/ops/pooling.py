@@ -67,16 +67,27 @@ class Pooling(Op):
             _geometry(size, axis, spatial, attrs["padding_mode"])
             for axis, size in enumerate(x.shape[-rank:])
         ]
+        kind = attrs["type"]
+        starts = [g[1] for g in geometry]
+        if kind == PoolingType.MAX and outputs[0].is_cuda and rank == 2 and x.dim() == 4:
+            from .cuda_pooling import max_pool_2d
+
+            if max_pool_2d(x, outputs[0], window, stride, starts, dilation):
+                return
         if x.dim() != rank + 2:
             # torch pools (batch, channels, *window dims): every leading dim becomes a channel
             x = x.reshape(1, -1, *x.shape[-rank:])
-        kind = attrs["type"]
         result = None
         if kind in (PoolingType.MAX, PoolingType.MAX_AVERAGE_BLEND):
-            pads = pad_arg([g[1] for g in geometry], [g[3] for g in geometry])
-            padded = F.pad(x, pads, value=float("-inf")) if any(pads) else x
             pool = F.max_pool2d if rank == 2 else F.max_pool3d
-            result = pool(padded, window, stride, dilation=dilation)
+            ends = [g[3] for g in geometry]
+            if starts == ends and all(p <= w // 2 for p, w in zip(starts, window, strict=True)):
+                # torch pads with -inf itself: no padded copy, and the input's memory format
+                # (channels-last included) is kept
+                result = pool(x, window, stride, padding=starts, dilation=dilation)
+            else:
+                padded = F.pad(x, pad_arg(starts, ends), value=float("-inf"))
+                result = pool(padded, window, stride, dilation=dilation)
         if kind in (PoolingType.AVERAGE, PoolingType.MAX_AVERAGE_BLEND):
             excludes = attrs["average_count_excludes_padding"]
             average = _average(x, window, stride, dilation, geometry, excludes)
