@@ -137,5 +137,8 @@ def test_a_stacked_weight_must_divide_into_the_splits():
     metas = [TensorMeta(trt.float32, (2, 8)), TensorMeta(trt.float32, (18, 8))]
     with pytest.raises(ShapeError, match=r"does not stack 4 equal weights"):
         infer_node(op, metas, attrs)
+    empty = [metas[0], TensorMeta(trt.float32, (0, 8))]
+    with pytest.raises(ShapeError, match=r"does not stack 1000000 equal weights"):
+        infer_node(op, empty, op.check_attrs({"splits": 10**6}))  # refused before any output
     three = infer_node(op, metas, op.check_attrs({"splits": 3}))
     assert [m.shape for m in three] == [(2, 6)] * 3

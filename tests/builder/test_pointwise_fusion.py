@@ -92,6 +92,20 @@ def test_a_value_read_twice_inside_the_chain_fuses():
     assert len(steps) == 3
 
 
+def test_a_value_read_twice_by_the_last_layer_fuses():
+    def define(network):
+        x = network.add_input("x", trt.float32, X.shape)
+        one = constant(network, np.ones((1, 1, 1), np.float32))
+        y = network.add_unary(network.add_elementwise(x, one, ELT.SUM).get_output(0), UNARY.EXP)
+        output(
+            network,
+            network.add_elementwise(y.get_output(0), y.get_output(0), ELT.PROD).get_output(0),
+        )
+
+    steps = check(define, {"x": X}, np.exp(X + 1) ** 2, tolerance=1e-5)
+    assert len(steps) == 3
+
+
 def test_a_value_read_outside_the_chain_ends_it():
     """exp(x) is also a network output: it is computed once, and the rest reads it."""
 
@@ -273,6 +287,8 @@ PROGRAM_ERRORS = [
     ([0, int(ELT.SUM), 0, -1], "neither one of the 2 inputs"),
     ([1, int(UNARY.EXP), 0, 1], "takes one operand"),
     ([3, int(trt.int32), 0, -1], "does not fuse operation"),
+    ([1, int(UNARY.EXP), 0, -1], "operand 1 is read by no step"),
+    ([0, int(ELT.SUM), 0, 1, 1, int(UNARY.EXP), 0, -1], "operand 2 is read by no step"),
 ]
 
 
@@ -280,6 +296,7 @@ PROGRAM_ERRORS = [
 def test_malformed_programs_are_named(program, message):
     op = get_op("pointwise")
     attrs = op.check_attrs({"program": program, "params": [0.0, 0.0] * (len(program) // 4)})
+    # a dead step's or unread input's shape could differ from the output's: refused
     with pytest.raises(ShapeError, match=message):
         infer_node(op, [meta((2, 3)), meta((1, 3))], attrs)
 

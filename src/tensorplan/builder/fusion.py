@@ -432,6 +432,8 @@ def _rms_normalized(chains: _Chains, value_id: int) -> tuple[list[Node], int, in
     if any(reader is not square and reader is not quotient for reader in chains.readers[v]):
         return None
     x = front.inputs[0]
+    if chains.graph.values[v].dtype != DataType.FLOAT:
+        return None  # statistics in a narrower type than the kernel's would change results
     if chains.graph.values[x].dtype != chains.graph.values[back.outputs[0]].dtype:
         return None
     return [front, *chain, back], x, dims, epsilon
@@ -775,6 +777,6 @@ def _feeds_pointwise(chains: _Chains, node: Node) -> bool:
     readers = chains.readers.get(value_id, [])
     return (
         value_id not in chains.outputs
-        and len(readers) == 1
+        and len({id(reader) for reader in readers}) == 1
         and _pointwise_step(chains, readers[0]) is not None
     )

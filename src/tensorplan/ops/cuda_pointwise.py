@@ -110,7 +110,8 @@ def run_program(steps: Sequence[Step], inputs: Sequence[torch.Tensor], out: torc
             kinds.append(STRIDED)
             strides += tensor.expand(shape).stride()
     sizes = list(shape) if STRIDED in kinds else []
-    kernel = _kernel(tuple(steps), tuple(kinds), tuple(t.dtype for t in inputs), out.dim())
+    shapes = tuple(Step(step.kind, step.code, step.operands) for step in steps)  # no numbers
+    kernel = _kernel(shapes, tuple(kinds), tuple(t.dtype for t in inputs), out.dim())
     params = [
         v for step in steps if step.kind == StepKind.ACTIVATION for v in (step.alpha, step.beta)
     ]

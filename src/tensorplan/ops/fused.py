@@ -7,6 +7,7 @@ computes exactly what its chain computes, in fewer kernels and passes over memor
 from __future__ import annotations
 
 import enum
+import math
 import threading
 from typing import Any, ClassVar
 
@@ -125,7 +126,7 @@ class MatmulBiasAct(Op):
                 f"the input {list(x.shape)} has {x.shape[-1]} features; the weight "
                 f"{list(weight.shape)} expects {depth}"
             )
-        if stacked == UNKNOWN or stacked % splits:
+        if stacked == UNKNOWN or stacked % splits or (splits > 1 and stacked < splits):
             raise ShapeError(
                 f"the weight {list(weight.shape)} does not stack {splits} equal weights"
             )
@@ -139,7 +140,7 @@ class MatmulBiasAct(Op):
     ) -> None:
         x, weight, bias = (*inputs, None)[:3]
         splits = attrs["splits"]
-        rows = x.reshape(-1, x.shape[-1])
+        rows = x.reshape(math.prod(x.shape[:-1]), x.shape[-1])
         batched = _back_to_back(outputs)
         if batched is not None:
             weights = weight.view(splits, -1, weight.shape[-1]).transpose(1, 2)

@@ -157,6 +157,13 @@ def decode_program(attrs: dict[str, Any], num_inputs: int) -> list[Step]:
                 )
         alpha, beta = params[2 * index : 2 * index + 2]
         steps.append(Step(kind, codes(code), operands, alpha, beta))
+    read = {operand for step in steps for operand in step.operands}
+    unread = [i for i in range(num_inputs + count - 1) if i not in read]
+    if unread:
+        raise ShapeError(
+            f"operand {unread[0]} is read by no step: every input and every step but the last "
+            "feeds a later step"
+        )
     return steps
 
 
