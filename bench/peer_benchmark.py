@@ -78,8 +78,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--iters", type=int, default=100)
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
+    parser.add_argument(
+        "--cudnn-benchmark",
+        action="store_true",
+        help="torch.backends.cudnn.benchmark = True for everyone: cuDNN times its algorithms",
+    )
+    parser.add_argument(
+        "--channels-last",
+        action="store_true",
+        help="the peers' models and 4D inputs in channels-last memory (torch's advice for CNNs)",
+    )
     parser.add_argument("--out", type=Path, default=Path("peer_benchmark.json"))
     args = parser.parse_args(argv)
+    torch.backends.cudnn.benchmark = args.cudnn_benchmark
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("no CUDA device; use --device cpu (with --quick) for a smoke test")
     if args.quick:
@@ -92,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         spec = MODELS[name.strip()](args.quick)
         reports.append(benchmark(spec, device, dtype, args))
     print_table(reports)
-    args.out.write_text(json.dumps(summary(reports, device, dtype), indent=2))
+    args.out.write_text(json.dumps(summary(reports, device, dtype, args.channels_last), indent=2))
     print(f"\nwrote {args.out}")
     failed = [c for r in reports for c in r.cases if not c.relative_error <= TOLERANCE]
     return 1 if failed else 0
@@ -299,12 +310,20 @@ def benchmark(spec: ModelSpec, device: torch.device, dtype: torch.dtype, args) -
     engine, report.load_s = load_plan(plan)
     report.fused_ops = count_ops(engine)
     eager = model.to(device=device, dtype=dtype)
+    if args.channels_last:
+        eager = eager.to(memory_format=torch.channels_last)
     for batch, kind in spec.batches:
         case = Case(spec.name, batch, kind)
         inputs = [cast(t, device, dtype) for t in spec.inputs(batch)]
+        peer_inputs = [
+            t.contiguous(memory_format=torch.channels_last)
+            if args.channels_last and t.dim() == 4
+            else t
+            for t in inputs
+        ]
         runner = TensorplanRunner(engine, spec.input_names, inputs, device)
         with torch.inference_mode():
-            expected = eager(*inputs).float()
+            expected = eager(*peer_inputs).float()
             got = runner().float()
         case.relative_error = float((got - expected).abs().max() / expected.abs().max())
         print(f"  batch {batch}: relative error {case.relative_error:.2e}", flush=True)
@@ -313,14 +332,14 @@ def benchmark(spec: ModelSpec, device: torch.device, dtype: torch.dtype, args) -
             report.cases.append(case)
             continue
         with torch.inference_mode():
-            case.eager_ms = timed(partial(eager, *inputs), device, args)
+            case.eager_ms = timed(partial(eager, *peer_inputs), device, args)
             if not args.no_compile:
                 compiled = torch.compile(eager, mode="reduce-overhead")
                 started = time.perf_counter()
-                compiled(*inputs)
-                compiled(*inputs)
+                compiled(*peer_inputs)
+                compiled(*peer_inputs)
                 report.compile_s[str(batch)] = time.perf_counter() - started
-                case.compile_ms = timed(partial(compiled, *inputs), device, args)
+                case.compile_ms = timed(partial(compiled, *peer_inputs), device, args)
             case.tensorplan_ms = timed(runner, device, args)
         for who in ("eager", "compile", "tensorplan"):
             case.items_per_s[who] = batch / getattr(case, f"{who}_ms") * 1e3
@@ -487,7 +506,9 @@ def print_table(reports: list[ModelReport]) -> None:
         )
 
 
-def summary(reports: list[ModelReport], device: torch.device, dtype: torch.dtype) -> dict:
+def summary(
+    reports: list[ModelReport], device: torch.device, dtype: torch.dtype, channels_last: bool
+) -> dict:
     return {
         "device": torch.cuda.get_device_name() if device.type == "cuda" else platform.processor(),
         "dtype": str(dtype),
@@ -495,6 +516,8 @@ def summary(reports: list[ModelReport], device: torch.device, dtype: torch.dtype
         "tensorplan": trt.__version__,
         "python": sys.version.split()[0],
         "tolerance": TOLERANCE,
+        "cudnn_benchmark": torch.backends.cudnn.benchmark,
+        "peers_channels_last": channels_last,
         "models": [asdict(report) for report in reports],
     }
 

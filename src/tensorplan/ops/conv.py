@@ -178,7 +178,7 @@ class Convolution(_Convolution):
             spatial["stride_nd"],
             spatial["dilation_nd"],
             attrs["num_groups"],
-            False,  # benchmark: cuDNN's heuristics pick the algorithm
+            torch.backends.cudnn.benchmark,  # as torch's own convolutions
             False,  # deterministic
             torch.backends.cudnn.allow_tf32,
             out=out,
