@@ -36,7 +36,6 @@ from ..ops.pointwise import (
     BINARY_OPERATIONS,
     CAST_SOURCES,
     MAX_STEPS,
-    REAL_TYPES,
     UNARY_OPERATIONS,
     Step,
     StepKind,
@@ -724,25 +723,13 @@ def fuse_pointwise_chain(chains: _Chains, node: Node) -> tuple[list[Node], Node]
         return None
     order = {id(n): index for index, n in enumerate(chains.graph.nodes)}
     chain = sorted(members.values(), key=lambda n: order[id(n)])
-    inputs: list[int] = []
-    results: dict[int, int] = {}
-    steps = []
-    for member in chain:
-        operands = []
-        for value_id in member.inputs:
-            if value_id not in results and value_id not in inputs:
-                inputs.append(value_id)
-            operands.append(value_id)
-        steps.append((member, operands))
-        results[member.outputs[0]] = len(steps) - 1
+    produced = {member.outputs[0] for member in chain}
+    inputs = list(dict.fromkeys(v for m in chain for v in m.inputs if v not in produced))
+    operand = {v: i for i, v in enumerate(inputs)}
+    operand |= {m.outputs[0]: len(inputs) + j for j, m in enumerate(chain)}
     program = [
-        replace(
-            _pointwise_step(chains, member),
-            operands=tuple(
-                len(inputs) + results[v] if v in results else inputs.index(v) for v in operands
-            ),
-        )
-        for member, operands in steps
+        replace(_pointwise_step(chains, m), operands=tuple(operand[v] for v in m.inputs))
+        for m in chain
     ]
     name = f"PWN({', '.join(member.name for member in chain)})"
     fused = Node(name, "pointwise", encode_program(program), inputs, list(node.outputs))
@@ -753,13 +740,13 @@ def _pointwise_step(chains: _Chains, node: Node) -> Step | None:
     """The step that computes what `node` does (operands not yet set), when it can fuse."""
     if node.name in chains.keep or len(node.outputs) != 1:
         return None
-    if chains.graph.values[node.outputs[0]].dtype not in REAL_TYPES:
+    if chains.graph.values[node.outputs[0]].dtype not in FLOATS:
         return None
     if node.op == "elementwise" and node.attrs["op"] in BINARY_OPERATIONS:
         return Step(StepKind.ELEMENTWISE, node.attrs["op"], ())
     if node.op == "unary" and node.attrs["op"] in UNARY_OPERATIONS:
         return Step(StepKind.UNARY, node.attrs["op"], ())
-    if node.op == "activation" and chains.graph.values[node.inputs[0]].dtype in REAL_TYPES:
+    if node.op == "activation":  # its input has its output's type
         attrs = node.attrs
         return Step(StepKind.ACTIVATION, attrs["type"], (), attrs["alpha"], attrs["beta"])
     if (

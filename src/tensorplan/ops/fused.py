@@ -19,6 +19,7 @@ from ..types import ActivationType, LayerType
 from .base import UNKNOWN, Bool, Enum, Float, Int, Op, ShapeError, TensorMeta
 from .conv import FLOATS, Convolution, add_channel_bias
 from .elementwise import Activation
+from .pointwise import Step, StepKind
 from .shapes import broadcast, same_dtype
 
 CONVOLUTION = Convolution()
@@ -406,7 +407,6 @@ def apply_activation(out: torch.Tensor, attrs: dict[str, Any]) -> None:
         return
     if out.is_cuda:
         from .cuda_pointwise import run_program
-        from .pointwise import Step, StepKind
 
         step = Step(StepKind.ACTIVATION, activation, (0,), attrs["alpha"], attrs["beta"])
         if run_program((step,), [out], out):

@@ -30,6 +30,7 @@ from ..types import (
     UnaryOperation,
 )
 from .base import Floats, Ints, Op, ShapeError, TensorMeta
+from .conv import FLOATS
 from .elementwise import Activation, Cast, ElementWise, Unary
 
 MAX_STEPS = 32
@@ -38,10 +39,7 @@ MAX_STEPS = 32
 FIELDS_PER_STEP = 4
 """A step in the flat `program`: kind, operation code, first operand, second operand (-1)."""
 
-REAL_TYPES = frozenset({DataType.FLOAT, DataType.HALF, DataType.BF16})
-"""The types every step computes in (FLOAT inside the kernel, rounded to the step's type)."""
-
-CAST_SOURCES = REAL_TYPES | {DataType.BOOL, DataType.INT8, DataType.INT32, DataType.INT64}
+CAST_SOURCES = FLOATS | {DataType.BOOL, DataType.INT8, DataType.INT32, DataType.INT64}
 """Types a cast step converts from: every one of them converts exactly to FLOAT first."""
 
 
@@ -87,7 +85,7 @@ _OPS = {
     StepKind.ELEMENTWISE: (ElementWise(), "op", ElementWiseOperation, BINARY_OPERATIONS),
     StepKind.UNARY: (Unary(), "op", UnaryOperation, UNARY_OPERATIONS),
     StepKind.ACTIVATION: (Activation(), "type", ActivationType, ACTIVATIONS),
-    StepKind.CAST: (Cast(), "to_type", DataType, REAL_TYPES),
+    StepKind.CAST: (Cast(), "to_type", DataType, FLOATS),
 }
 """Per kind: the layer's op, the attribute its code is, the code's enum and the codes taken."""
 
@@ -192,7 +190,7 @@ class Pointwise(Op):
         values = list(inputs)
         for index, step in enumerate(steps):
             operands = [values[i] for i in step.operands]
-            allowed = CAST_SOURCES if step.kind == StepKind.CAST else REAL_TYPES
+            allowed = CAST_SOURCES if step.kind == StepKind.CAST else FLOATS
             for meta in operands:
                 if meta.dtype not in allowed:
                     raise ShapeError(
