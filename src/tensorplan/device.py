@@ -119,8 +119,8 @@ def convert(
     """`x`, stored as `from_type`, converted and stored as `to_type`, bit for bit as ONNX Cast
     (opsets 25 to 28) and its reference (numpy with ml_dtypes) convert.
 
-    Floats to integers truncate toward zero; to the sub-byte integers they then wrap (NaN, inf
-    and values past int32 give 0). To FP8 they round to nearest even, and past the largest
+    Floats to integers truncate toward zero; to the sub-byte integers, NaN, inf and values out
+    of the type's range give 0 (integers wrap). To FP8 they round to nearest even, and past the largest
     value give that value with `saturate`, else NaN (inf for E5M2). To FP4 and FP6 they round
     to nearest even and saturate. To E8M0 they round by `round_mode` (see E8M0_ROUND_MODES),
     inf and NaN give NaN, and `saturate` keeps a round up from reaching NaN. Types that
@@ -133,7 +133,7 @@ def convert(
         return x
     values = _values(x, from_type)
     if to_type in _SUB_BYTE_INTEGERS:
-        return _wrap_integer(values, to_type)
+        return _to_sub_byte_integer(values, to_type)
     if to_type in _MINIFLOATS:
         return _encode_minifloat(values.to(torch.float32), _signs(values), *_MINIFLOATS[to_type])
     if to_type == DataType.E8M0:
@@ -184,21 +184,24 @@ def _values(x: torch.Tensor, from_type: DataType) -> torch.Tensor:
     return x
 
 
-def _wrap_integer(values: torch.Tensor, to_type: DataType) -> torch.Tensor:
-    """The low bits of the values (truncated toward zero), two's complement for signed types."""
+def _to_sub_byte_integer(values: torch.Tensor, to_type: DataType) -> torch.Tensor:
+    """Integers: their low bits, two's complement for signed types. Floats: truncated toward
+    zero, and 0 where that is out of range (NaN and inf too), as ml_dtypes 0.7 converts."""
     bits = _SUB_BYTE_INTEGERS[to_type]
     if values.is_floating_point():
         wide = values if values.dtype == torch.float64 else values.to(torch.float32)
         whole = torch.trunc(wide)
-        # ml_dtypes converts through int32 (x86: NaN, inf and out-of-range values give 0)
-        in_range = (whole >= -(2.0**31)) & (whole < 2.0**31)
-        integers = torch.where(in_range, torch.fmod(whole, 1 << bits), 0).to(torch.int64)
-    else:
-        integers = values.to(torch.int64)
-    low = integers & ((1 << bits) - 1)
-    if to_type in (DataType.INT4, DataType.INT2):
+        low = -(1 << (bits - 1)) if _signed(to_type) else 0
+        high = low + (1 << bits) - 1
+        return torch.where((whole >= low) & (whole <= high), whole, 0).to(torch_dtype(to_type))
+    low = values.to(torch.int64) & ((1 << bits) - 1)
+    if _signed(to_type):
         low = low - ((low >> (bits - 1)) << bits)
     return low.to(torch_dtype(to_type))
+
+
+def _signed(to_type: DataType) -> bool:
+    return to_type in (DataType.INT4, DataType.INT2)
 
 
 def _encode_minifloat(
