@@ -102,8 +102,18 @@ CASES = [
     ((1, 2, 5, 6, 7), 4, (2, 3, 2), 2, (1, 2, 2), (2, 1, 1), (1, 0, 1), (0, 1, 1)),
 ]
 
+STRIDE_2 = [
+    # ResNet's stride-2 convolutions: their post-padding is read in part or not at all
+    ((2, 3, 16, 16), 4, (7, 7), 1, (2, 2), (1, 1), (3, 3), (3, 3)),  # the stem
+    ((2, 4, 8, 8), 4, (3, 3), 1, (2, 2), (1, 1), (1, 1), (1, 1)),  # a bottleneck's 3x3
+    ((2, 4, 8, 8), 6, (1, 1), 1, (2, 2), (1, 1), (0, 0), (0, 0)),  # a downsampling 1x1
+]
+STRIDE_2_IDS = ["stem", "3x3_stride_2", "1x1_stride_2"]
 
-@pytest.mark.parametrize("case", CASES, ids=["plain", "grouped", "depthwise", "3d"])
+
+@pytest.mark.parametrize(
+    "case", CASES + STRIDE_2, ids=["plain", "grouped", "depthwise", "3d", *STRIDE_2_IDS]
+)
 @pytest.mark.parametrize("mode", MODES, ids=lambda m: m.name)
 @pytest.mark.parametrize("deconv", [False, True], ids=["conv", "deconv"])
 @pytest.mark.parametrize("with_bias", [True, False], ids=["bias", "no_bias"])
@@ -135,6 +145,24 @@ def test_matches_reference(case, mode, deconv, with_bias):
     expected = reference(x, kernel, bias, stride, pre, post, dilation, groups, mode)
     y = build_and_run(define, {"x": x})["y"]
     assert y.shape == expected.shape
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("case", STRIDE_2, ids=STRIDE_2_IDS)
+def test_stride_2_convolutions_do_not_copy_the_input(case, monkeypatch):
+    """Torch's symmetric padding makes TensorRT's windows here: no padded copy of the input."""
+    shape, maps, kernel_size, _, stride, dilation, pre, post = case
+    x = RNG.standard_normal(shape).astype(np.float32)
+    kernel = RNG.standard_normal((maps, shape[1], *kernel_size)).astype(np.float32)
+    mode = trt.PaddingMode.EXPLICIT_ROUND_DOWN
+    expected = conv_reference(x, kernel, None, stride, pre, post, dilation, 1, mode)
+
+    def copy_refused(*args, **kwargs):
+        raise AssertionError("the input was padded explicitly")
+
+    monkeypatch.setattr(F, "pad", copy_refused)
+    define = conv_network(x, maps, kernel, stride_nd=stride, pre_padding=pre, post_padding=post)
+    y = build_and_run(define, {"x": x})["y"]
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
 
 

@@ -122,10 +122,9 @@ class Convolution(_Convolution):
     def geometry(
         self, size: int, axis: int, spatial: dict[str, tuple[int, ...]], mode: PaddingMode
     ) -> tuple[int, ...]:
-        extent = spatial["dilation_nd"][axis] * (spatial["kernel_size_nd"][axis] - 1) + 1
         out, pre, _, end = window_geometry(
             size,
-            extent,
+            _extents(spatial)[axis],
             spatial["stride_nd"][axis],
             spatial["pre_padding"][axis],
             spatial["post_padding"][axis],
@@ -186,18 +185,36 @@ class Convolution(_Convolution):
         return True
 
     def _padded(self, x: torch.Tensor, attrs: dict) -> tuple[torch.Tensor, list[int]]:
-        """The input and torch's symmetric padding; asymmetric (or cropped) padding is applied
-        to the input explicitly, as torch pads both sides alike."""
+        """The input and torch's symmetric padding.
+
+        Windows start at -pre either way, so the pre-padding serves as torch's whenever torch
+        then makes TensorRT's number of windows: the padding after the input is read only as
+        far as the last window reaches (a stride-2 convolution's post-padding often not at
+        all). Otherwise the input is padded (or cropped) explicitly, a copy of it.
+        """
         spatial = spatial_attrs(attrs)
         mode = attrs["padding_mode"]
         geometry = [
             self.geometry(size, axis, spatial, mode) for axis, size in enumerate(x.shape[2:])
         ]
         pre = [g[1] for g in geometry]
-        end = [g[2] for g in geometry]
-        if pre == end:
+        symmetric = [
+            (size + 2 * pad - extent) // stride + 1
+            for size, pad, extent, stride in zip(
+                x.shape[2:], pre, _extents(spatial), spatial["stride_nd"], strict=True
+            )
+        ]
+        if symmetric == [g[0] for g in geometry]:
             return x, pre
-        return F.pad(x, pad_arg(pre, end)), [0] * len(pre)
+        return F.pad(x, pad_arg(pre, [g[2] for g in geometry])), [0] * len(pre)
+
+
+def _extents(spatial: dict[str, tuple[int, ...]]) -> list[int]:
+    """The dilated kernel's size along each spatial dimension."""
+    return [
+        dilation * (size - 1) + 1
+        for dilation, size in zip(spatial["dilation_nd"], spatial["kernel_size_nd"], strict=True)
+    ]
 
 
 def add_channel_bias(out: torch.Tensor, bias: torch.Tensor) -> None:
@@ -230,7 +247,7 @@ class Deconvolution(_Convolution):
     ) -> tuple[int, ...]:
         """Output size, then the pre and post crop of the full (unpadded) result."""
         stride = spatial["stride_nd"][axis]
-        extent = spatial["dilation_nd"][axis] * (spatial["kernel_size_nd"][axis] - 1) + 1
+        extent = _extents(spatial)[axis]
         if mode in (PaddingMode.SAME_UPPER, PaddingMode.SAME_LOWER):
             # TensorRT: O = min(I * S, (I - 1) * S + DK), P = max(DK - S, 0)
             total = max(extent - stride, 0)
