@@ -91,6 +91,9 @@ def test_convolution_chain_runs_channels_last(configure, tolerance):
         ("conv_bias_act", False),
         ("reduce", False),
     ]
+    # FP16: the input's cast writes NHWC (only the stem reads it); the outputs' casts NCHW
+    casts = [n.outputs[0] in program.memory.channels_last for n in graph.nodes if n.op == "cast"]
+    assert casts == ([True, False, False, False] if configure else [])
     convolutions = [node for node in graph.nodes if node.op == "conv_bias_act"]
     assert len(convolutions) == 3 and all(n.attrs["channels_last"] for n in convolutions)
     slots = planedit.metadata(bytes(plan))["memory"]["slots"]

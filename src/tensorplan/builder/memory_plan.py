@@ -104,20 +104,28 @@ def _blocks(graph: Graph, slotted: Collection[int]) -> list[list[int]]:
 def channels_last_values(graph: Graph, slotted: Collection[int]) -> frozenset[int]:
     """The activations to lay out channels-last (NHWC): outputs of channels-last
     convolutions, and of poolings over channels-last inputs, that only ops reading any strides
-    read. Chains of convolutions then run without layout conversions; engine inputs and
-    outputs keep the user's NCHW."""
+    read, and casts that only channels-last convolutions read (an FP16 engine's input, cast
+    and laid out in one pass). Chains of convolutions then run without layout conversions;
+    engine inputs and outputs keep the user's NCHW."""
     consumers = graph.consumers()
     chosen: set[int] = set()
     for node in graph.nodes:
-        produces = (node.op == "conv_bias_act" and node.attrs["channels_last"]) or (
-            node.op == "pooling" and node.inputs[0] in chosen
-        )
         value_id = node.outputs[0]
+        readers = [graph.nodes[i] for i in consumers.get(value_id, [])]
+        produces = (
+            (node.op == "conv_bias_act" and node.attrs["channels_last"])
+            or (node.op == "pooling" and node.inputs[0] in chosen)
+            or (
+                node.op == "cast"
+                and bool(readers)
+                and all(r.op == "conv_bias_act" and r.attrs["channels_last"] for r in readers)
+            )
+        )
         if (
             produces
             and value_id in slotted
             and len(graph.values[value_id].shape) == 4
-            and all(graph.nodes[i].op in CHANNELS_LAST_READERS for i in consumers.get(value_id, []))
+            and all(reader.op in CHANNELS_LAST_READERS for reader in readers)
         ):
             chosen.add(value_id)
     return frozenset(chosen)
