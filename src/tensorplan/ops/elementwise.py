@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from ..device import CODED_TYPES, DATATYPES, E8M0_ROUND_MODES, convert, is_computable
 from ..types import ActivationType, DataType, ElementWiseOperation, LayerType, UnaryOperation
 from .base import Bool, Enum, Float, Op, ShapeError, Str, TensorMeta
+from .conv import FLOATS
 from .shapes import broadcast, same_dtype
 
 _FLOATS = frozenset({DataType.FLOAT, DataType.HALF, DataType.BF16, DataType.DOUBLE})
@@ -406,6 +407,10 @@ class Cast(Op):
     def run(self, inputs: list[torch.Tensor], outputs: list[torch.Tensor], attrs: dict) -> None:
         x = inputs[0]
         from_type = attrs.get("from_type")
+        if from_type is None and DATATYPES[x.dtype] in FLOATS and attrs["to_type"] in FLOATS:
+            # a rounding torch's copy does as convert would, into any output layout, in one pass
+            outputs[0].copy_(x)
+            return
         converted = convert(
             x,
             DATATYPES[x.dtype] if from_type is None else from_type,
