@@ -86,7 +86,7 @@ def test_convolution_chain_runs_channels_last(configure, tolerance):
     ]
     assert laid_out == [
         ("conv_bias_act", True),
-        ("pooling", True),
+        ("pool_bias_act", True),  # the stem's bias and ReLU run after the pooling
         ("conv_bias_act", True),
         ("conv_bias_act", False),
         ("reduce", False),

@@ -233,6 +233,76 @@ def test_non_per_channel_constant_is_not_folded():
     assert len(node.inputs) == 4
 
 
+POOLINGS = [
+    # window, stride, padding: every window holds an input element
+    ((3, 3), (2, 2), (1, 1)),  # ResNet's stem pooling
+    ((2, 2), (2, 2), (0, 0)),
+    ((3, 2), (1, 2), (2, 1)),
+]
+
+
+def conv_pool(network, x, bias, relu, window, stride, padding):
+    y = conv_layer(network, x, bias)
+    if relu:
+        y = network.add_activation(y, ACT.RELU).get_output(0)
+    pool = network.add_pooling_nd(y, trt.PoolingType.MAX, window)
+    pool.stride_nd, pool.padding_nd = stride, padding
+    return pool.get_output(0)
+
+
+@pytest.mark.parametrize(("window", "stride", "padding"), POOLINGS, ids=str)
+@pytest.mark.parametrize(("bias", "relu"), [(True, True), (True, False), (False, True)])
+def test_bias_and_relu_move_past_max_pooling(bias, relu, window, stride, padding):
+    x = CONV_X.copy()
+    x[0, 0, 4, 4] = np.nan  # NaN propagates through the moved ReLU as through the original
+
+    def define(network):
+        inp = network.add_input("x", trt.float32, x.shape)
+        mark(network, conv_pool(network, inp, bias, relu, window, stride, padding))
+
+    y = torch_conv(x, bias)
+    y = torch.relu(y) if relu else y
+    padded = F.pad(y, (padding[1], padding[1], padding[0], padding[0]), value=-math.inf)
+    expected = F.max_pool2d(padded, window, stride).numpy()
+    fused = check(define, {"x": x}, expected, "pool_bias_act")
+    assert ops_of(fused) == ["conv_bias_act", "pool_bias_act"]
+    conv, pool = fused._program.graph.nodes
+    assert len(conv.inputs) == 2 and conv.attrs["activation"] is None
+    assert len(pool.inputs) == (2 if bias else 1)
+    assert pool.attrs["activation"] == (ACT.RELU if relu else None)
+
+
+def test_max_pooling_with_windows_of_padding_only_keeps_the_epilogue():
+    """A window past the input gives -inf after the ReLU, which relu(-inf + bias) would not."""
+
+    def define(network):
+        x = network.add_input("x", trt.float32, CONV_X.shape)
+        mark(network, conv_pool(network, x, True, True, (2, 2), (2, 2), (2, 2)))
+
+    engine = load(build_plan(define))
+    assert ops_of(engine) == ["conv_bias_act", "pooling"]
+    out = run(engine, {"x": CONV_X})["out"]
+    expected = F.max_pool2d(
+        F.pad(torch.relu(torch_conv(CONV_X)), (2, 2, 2, 2), value=-math.inf), 2, 2
+    ).numpy()
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
+    assert np.isneginf(out[..., 0, 0]).all()
+
+
+def test_pool_bias_act_refuses_windows_of_padding_only_and_other_activations():
+    fused = get_op("pool_bias_act")
+    attrs = fused.check_attrs({"window_size_nd": (2, 2), "activation": ACT.RELU})
+    attrs |= {"stride_nd": (2, 2), "dilation_nd": (1, 1), "post_padding": (0, 0)}
+    x, bias = meta((1, 4, 8, 8)), meta((4,))
+    assert infer_node(fused, [x, bias], attrs | {"pre_padding": (1, 1)})[0].shape == (1, 4, 4, 4)
+    with pytest.raises(ShapeError, match="window"):
+        infer_node(fused, [x, bias], attrs | {"pre_padding": (2, 2)})
+    with pytest.raises(ShapeError, match="ReLU"):
+        infer_node(fused, [x, bias], attrs | {"pre_padding": (0, 0), "activation": ACT.SIGMOID})
+    with pytest.raises(ShapeError, match="bias"):
+        infer_node(fused, [x, meta((3,))], attrs | {"pre_padding": (0, 0)})
+
+
 # -- matrix multiply: bias and activation -----------------------------------------------------
 
 

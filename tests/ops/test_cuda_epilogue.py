@@ -27,6 +27,7 @@ def test_epilogue_matches_torch(dtype, channels_last, with_bias, with_residual, 
     from tensorplan.ops.cuda_epilogue import epilogue
 
     out, bias, residual = tensors(dtype, channels_last)
+    out[0, 1, 2, 3] = float("nan")  # ReLU keeps NaN, as torch's does
     expected = out.double()
     if with_bias:
         expected = expected + bias.double().view(1, -1, 1, 1)
@@ -37,7 +38,9 @@ def test_epilogue_matches_torch(dtype, channels_last, with_bias, with_residual, 
     assert epilogue(out, bias if with_bias else None, residual if with_residual else None, relu)
     torch.cuda.synchronize()
     tolerance = {torch.float32: 1e-6, torch.float16: 1e-3, torch.bfloat16: 8e-3}[dtype]
-    torch.testing.assert_close(out.double(), expected, rtol=tolerance, atol=tolerance)
+    torch.testing.assert_close(
+        out.double(), expected, rtol=tolerance, atol=tolerance, equal_nan=True
+    )
 
 
 def test_mismatched_layouts_are_refused_untouched():

@@ -19,7 +19,9 @@ The rewrites, in the order they run:
   export of LlamaRMSNorm) into a single RMS-norm kernel;
 - matrix multiply by constant weights (+ bias) (+ activation) into one GEMM with epilogue;
 - such GEMMs of one input with weights of one shape into one batched GEMM (several outputs);
-- convolution (+ residual add) (+ activation) into one convolution with epilogue.
+- convolution (+ residual add) (+ activation) into one convolution with epilogue;
+- a convolution's bias and ReLU moved past the max pooling that alone reads it, into the
+  pooling's kernel.
 """
 
 from __future__ import annotations
@@ -41,11 +43,13 @@ from ..ops.pointwise import (
     StepKind,
     encode_program,
 )
+from ..ops.pooling import windows_hold_input
 from ..types import (
     ActivationType,
     DataType,
     ElementWiseOperation,
     MatrixOperation,
+    PoolingType,
     ReduceOperation,
     UnaryOperation,
 )
@@ -75,12 +79,15 @@ def fuse(graph: Graph, keep: set[str] | frozenset[str] = frozenset()) -> None:
         fuse_matmul_bias_act,
         fuse_parallel_matmuls,
         fuse_conv_bias_act,
+        move_epilogue_past_max_pool,
     ):
         while _apply(graph, keep, rewrite):
             pass
 
 
-Rewrite = Callable[["_Chains", Node], "tuple[list[Node], Node] | None"]
+Rewrite = Callable[["_Chains", Node], "tuple[list[Node], Node | list[Node]] | None"]
+"""A match: the chain it replaces, and the node (or nodes, in order) that take the place of the
+chain's last node."""
 
 
 def _apply(graph: Graph, keep: set[str] | frozenset[str], rewrite: Rewrite) -> bool:
@@ -88,7 +95,7 @@ def _apply(graph: Graph, keep: set[str] | frozenset[str], rewrite: Rewrite) -> b
     (the index is not updated while rewriting: overlapping matches wait for the next scan).
     Whether anything was replaced."""
     chains = _Chains(graph, keep)
-    replaced: dict[int, Node] = {}
+    replaced: dict[int, list[Node]] = {}
     removed: set[int] = set()
     for node in graph.nodes:
         if node.name in keep or id(node) in removed or id(node) in replaced:
@@ -99,9 +106,11 @@ def _apply(graph: Graph, keep: set[str] | frozenset[str], rewrite: Rewrite) -> b
         chain, fused = match
         if any(id(n) in removed or id(n) in replaced for n in chain):
             continue
-        replaced[id(chain[-1])] = fused
+        replaced[id(chain[-1])] = fused if isinstance(fused, list) else [fused]
         removed.update(id(n) for n in chain[:-1])
-    graph.nodes = [replaced.get(id(n), n) for n in graph.nodes if id(n) not in removed]
+    graph.nodes = [
+        new for n in graph.nodes if id(n) not in removed for new in replaced.get(id(n), [n])
+    ]
     return bool(replaced)
 
 
@@ -613,6 +622,37 @@ def fuse_conv_bias_act(chains: _Chains, node: Node) -> tuple[list[Node], Node] |
         inputs.pop()
     attrs = {**node.attrs, **_epilogue(activation), "channels_last": channels_last}
     return chain, Node(name, "conv_bias_act", attrs, inputs, list(chain[-1].outputs))
+
+
+def move_epilogue_past_max_pool(
+    chains: _Chains, node: Node
+) -> tuple[list[Node], list[Node]] | None:
+    """conv_bias_act (bias and/or ReLU, no residual) read only by a 2D max pooling: the bias
+    and ReLU move past the pooling (they commute with the maximum), which becomes a
+    pool_bias_act reading the raw convolution; the convolution's epilogue pass is gone."""
+    if node.op != "pooling" or node.attrs["type"] != PoolingType.MAX:
+        return None
+    conv = chains.inner(node.inputs[0], "conv_bias_act")
+    if conv is None or len(conv.inputs) > 3:
+        return None
+    activation = conv.attrs["activation"]
+    if activation not in (None, ActivationType.RELU) or (
+        len(conv.inputs) < 3 and activation is None
+    ):
+        return None
+    shape = chains.shape(node.inputs[0])
+    if len(shape) != 4 or not windows_hold_input(shape, node.attrs):
+        return None
+    raw = Node(conv.name, conv.op, {**conv.attrs, **_epilogue(None)}, conv.inputs[:2], conv.outputs)
+    epilogue = {key: conv.attrs[key] for key in ("activation", "alpha", "beta")}
+    pooled = Node(
+        node.name,
+        "pool_bias_act",
+        {**node.attrs, **epilogue},
+        [node.inputs[0], *conv.inputs[2:]],
+        list(node.outputs),
+    )
+    return [conv, node], [raw, pooled]
 
 
 def _is_bias(values: torch.Tensor | None, rank: int, features: int) -> bool:

@@ -18,6 +18,7 @@ CHANNELS_LAST_READERS = frozenset(
         "conv_bias_act",
         "convolution",
         "pooling",
+        "pool_bias_act",
         "reduce",
         "activation",
         "elementwise",
@@ -114,7 +115,7 @@ def channels_last_values(graph: Graph, slotted: Collection[int]) -> frozenset[in
         readers = [graph.nodes[i] for i in consumers.get(value_id, [])]
         produces = (
             (node.op == "conv_bias_act" and node.attrs["channels_last"])
-            or (node.op == "pooling" and node.inputs[0] in chosen)
+            or (node.op in ("pooling", "pool_bias_act") and node.inputs[0] in chosen)
             or (
                 node.op == "cast"
                 and bool(readers)

@@ -60,6 +60,7 @@ REDUCIBLE_OPS = frozenset(
         "unsqueeze",
         "einsum",
         "conv_bias_act",
+        "pool_bias_act",
         "matmul_bias_act",
         "attention",
         "layer_norm",

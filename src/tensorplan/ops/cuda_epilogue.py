@@ -41,7 +41,7 @@ def _epilogue_kernel(
     if HAS_RESIDUAL:
         value += tl.load(residual_ptr + offsets, mask=inside).to(tl.float32)
     if RELU:
-        value = tl.maximum(value, 0.0)
+        value = tl.maximum(value, 0.0, propagate_nan=tl.PropagateNan.ALL)  # NaN stays, as torch
     tl.store(out_ptr + offsets, value.to(out_ptr.dtype.element_ty), mask=inside)
 
 

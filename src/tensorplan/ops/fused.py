@@ -15,15 +15,17 @@ import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from ..types import ActivationType, LayerType
+from ..types import ActivationType, LayerType, PoolingType
 from .base import UNKNOWN, Bool, Enum, Float, Int, Op, ShapeError, TensorMeta
 from .conv import FLOATS, Convolution, add_channel_bias
 from .elementwise import Activation
 from .pointwise import Step, StepKind
+from .pooling import Pooling, max_pool_on_gpu, windows_hold_input
 from .shapes import broadcast, same_dtype
 
 CONVOLUTION = Convolution()
 ACTIVATION = Activation()
+POOLING = Pooling()
 
 EPILOGUE = {
     "activation": Enum(ActivationType, None),
@@ -78,6 +80,8 @@ class ConvBiasAct(Op):
         if not CONVOLUTION.run_into(x, kernel, out, _conv_attrs(attrs)):
             CONVOLUTION.run([x, kernel, bias], [out], _conv_attrs(attrs))
             bias = None
+        if bias is None and residual is None and attrs["activation"] is None:
+            return  # a convolution whose epilogue a pool_bias_act applies
         if out.is_cuda:
             from .cuda_epilogue import epilogue
 
@@ -90,6 +94,60 @@ class ConvBiasAct(Op):
             add_channel_bias(out, bias)
         if residual is not None:
             out.add_(residual)
+        apply_activation(out, attrs)
+
+
+class PoolBiasAct(Op):
+    """Max pooling, then a bias per channel (dim 1) and ReLU: relu(maxpool(x) + bias).
+
+    Inputs: x, bias?. What a convolution's bias and ReLU followed by max pooling compute (a
+    CNN's stem): both commute with the maximum, so the builder moves them past the pooling,
+    and the convolution's raw output is read once, by the pooling (on the GPU one Triton
+    kernel), instead of being read and written by the epilogue first. Every window must
+    hold an input element: one of padding only would give relu(-inf + bias) = 0, not -inf.
+    """
+
+    name = "pool_bias_act"
+    layer_type = LayerType.POOLING
+    num_inputs = (1, 2)
+    attrs = {**POOLING.attrs, **EPILOGUE}
+
+    def infer(self, inputs: list[TensorMeta | None], attrs: dict[str, Any]) -> list[TensorMeta]:
+        x, bias = (*inputs, None)[:2]
+        if attrs["type"] != PoolingType.MAX or attrs["activation"] not in (
+            None,
+            ActivationType.RELU,
+        ):
+            raise ShapeError(
+                "pool_bias_act pools by MAX and applies ReLU or no activation, got "
+                f"{attrs['type'].name} and {attrs['activation']}"
+            )
+        (pooled,) = POOLING.infer([x], _pool_attrs(attrs))
+        if x.rank != 4 or not windows_hold_input(x.shape, attrs):
+            raise ShapeError(
+                f"pool_bias_act needs a 4D input whose every window holds an input element, "
+                f"got {list(x.shape)}"
+            )
+        if bias is not None:
+            same_dtype([x, bias], "the input and the bias")
+            if bias.shape != (x.shape[1],):
+                raise ShapeError(
+                    f"the bias has shape {list(bias.shape)}; expected [{x.shape[1]}] "
+                    "(one value per channel)"
+                )
+        return [pooled]
+
+    def run(
+        self, inputs: list[torch.Tensor | None], outputs: list[torch.Tensor], attrs: dict
+    ) -> None:
+        x, bias = (*inputs, None)[:2]
+        out = outputs[0]
+        relu = attrs["activation"] == ActivationType.RELU
+        if max_pool_on_gpu(x, out, _pool_attrs(attrs), bias, relu):
+            return
+        POOLING.run([x], [out], _pool_attrs(attrs))
+        if bias is not None:
+            add_channel_bias(out, bias)
         apply_activation(out, attrs)
 
 
@@ -425,4 +483,8 @@ def _conv_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
     return {key: attrs[key] for key in CONVOLUTION.attrs}
 
 
-OPS = [ConvBiasAct(), MatmulBiasAct(), Attention(), LayerNorm(), RmsNorm()]
+def _pool_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+    return {key: attrs[key] for key in POOLING.attrs}
+
+
+OPS = [ConvBiasAct(), PoolBiasAct(), MatmulBiasAct(), Attention(), LayerNorm(), RmsNorm()]

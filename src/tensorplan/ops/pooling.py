@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from ..types import LayerType, PaddingMode, PoolingType
-from .base import Bool, Enum, Float, Op, ShapeError, TensorMeta
+from .base import UNKNOWN, Bool, Enum, Float, Op, ShapeError, TensorMeta
 from .conv import FLOATS, SpatialDims, pad_arg, spatial_attrs, window_geometry
 
 
@@ -69,11 +69,8 @@ class Pooling(Op):
         ]
         kind = attrs["type"]
         starts = [g[1] for g in geometry]
-        if kind == PoolingType.MAX and outputs[0].is_cuda and rank == 2 and x.dim() == 4:
-            from .cuda_pooling import max_pool_2d
-
-            if max_pool_2d(x, outputs[0], window, stride, starts, dilation):
-                return
+        if max_pool_on_gpu(x, outputs[0], attrs):
+            return
         if x.dim() != rank + 2:
             # torch pools (batch, channels, *window dims): every leading dim becomes a channel
             x = x.reshape(1, -1, *x.shape[-rank:])
@@ -97,6 +94,45 @@ class Pooling(Op):
                 blend = attrs["blend_factor"]
                 result = (1.0 - blend) * result + blend * average
         outputs[0].copy_(result.view(outputs[0].shape))
+
+
+def max_pool_on_gpu(
+    x: torch.Tensor,
+    out: torch.Tensor,
+    attrs: dict[str, Any],
+    bias: torch.Tensor | None = None,
+    relu: bool = False,
+) -> bool:
+    """2D MAX pooling of a 4D CUDA tensor as one Triton kernel (then + bias per channel and
+    ReLU when asked); False where that does not apply (nothing done)."""
+    spatial = spatial_attrs(attrs, "window_size_nd")
+    window = spatial["window_size_nd"]
+    if attrs["type"] != PoolingType.MAX or not out.is_cuda or len(window) != 2 or x.dim() != 4:
+        return False
+    from .cuda_pooling import max_pool_2d
+
+    mode = attrs["padding_mode"]
+    starts = [_geometry(size, axis, spatial, mode)[1] for axis, size in enumerate(x.shape[2:])]
+    return max_pool_2d(
+        x, out, window, spatial["stride_nd"], starts, spatial["dilation_nd"], bias, relu
+    )
+
+
+def windows_hold_input(shape: tuple[int, ...], attrs: dict[str, Any]) -> bool:
+    """Whether every window of a pooling over `shape` holds an input element: its pooled
+    dimensions known, no dilation, and the padding that windows reach on either side smaller
+    than the window."""
+    spatial = spatial_attrs(attrs, "window_size_nd")
+    window = spatial["window_size_nd"]
+    if any(d != 1 for d in spatial["dilation_nd"]):
+        return False
+    for axis, size in enumerate(shape[-len(window) :]):
+        if size == UNKNOWN or size < 1:
+            return False
+        _, pre, _, end = _geometry(size, axis, spatial, attrs["padding_mode"])
+        if pre >= window[axis] or end >= window[axis]:
+            return False
+    return True
 
 
 def _geometry(
