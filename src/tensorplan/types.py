@@ -126,6 +126,13 @@ class DataType(enum.IntEnum):
         return _ITEMSIZE[self]
 
 
+FLOATS = frozenset({DataType.FLOAT, DataType.HALF, DataType.BF16})
+"""The float types layers compute in."""
+
+FLOATS_AND_DOUBLE = FLOATS | {DataType.DOUBLE}
+"""With DOUBLE, which ONNX has and some layers take."""
+
+
 class DeviceType(enum.IntEnum):
     """Device types that TensorRT can execute on"""
 

@@ -45,6 +45,7 @@ from ..ops.pointwise import (
 )
 from ..ops.pooling import windows_hold_input
 from ..types import (
+    FLOATS,
     ActivationType,
     DataType,
     ElementWiseOperation,
@@ -53,7 +54,6 @@ from ..types import (
     ReduceOperation,
     UnaryOperation,
 )
-from .precision import FLOATS
 
 SCALAR_TOLERANCE = 1e-6
 """Relative tolerance when recognizing the constants of a pattern (sqrt 2, 1, 0.5)."""

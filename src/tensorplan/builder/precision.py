@@ -26,9 +26,7 @@ from ..ir import Graph, GraphError, Node, infer_node_named
 from ..network.definition import INetworkDefinition
 from ..ops import get_op
 from ..ops.base import TensorMeta
-from ..types import BuilderFlag, DataType
-
-FLOATS = frozenset({DataType.FLOAT, DataType.HALF, DataType.BF16})
+from ..types import FLOATS, BuilderFlag, DataType
 
 REDUCIBLE_OPS = frozenset(
     {

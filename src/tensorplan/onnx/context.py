@@ -31,8 +31,6 @@ from ..types import (
 )
 from .model import ModelError, datatype_of, to_array
 
-FLOATS = frozenset({DataType.FLOAT, DataType.HALF, DataType.BF16, DataType.DOUBLE})
-
 _ATTRIBUTE_KINDS = {
     "int": AttributeProto.INT,
     "float": AttributeProto.FLOAT,

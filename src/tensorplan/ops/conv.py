@@ -14,11 +14,10 @@ import torch
 import torch.nn.functional as F
 
 from ..device import FAST_KERNEL_TYPES
-from ..types import DataType, LayerType, PaddingMode
+from ..types import FLOATS, LayerType, PaddingMode
 from .base import UNKNOWN, Enum, Int, Ints, Op, ShapeError, TensorMeta
 from .shapes import numel
 
-FLOATS = frozenset({DataType.FLOAT, DataType.HALF, DataType.BF16})
 SPATIAL_RANKS = (2, 3)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from ..types import DataType, LayerType
+from ..types import FLOATS_AND_DOUBLE, DataType, LayerType
 from .base import UNKNOWN, Op, ShapeError, Str, TensorMeta
 from .shapes import broadcast, same_dtype
 
@@ -24,7 +24,6 @@ MAX_EINSUM_INPUTS = 52
 ELLIPSIS = "*"
 """An ellipsis in a parsed term (one character, so a term is a plain string)."""
 
-_FLOATS = frozenset({DataType.FLOAT, DataType.HALF, DataType.BF16, DataType.DOUBLE})
 _INTEGERS = frozenset(
     {DataType.INT8, DataType.UINT8, DataType.INT16, DataType.INT32, DataType.INT64}
 )
@@ -44,7 +43,7 @@ class Einsum(Op):
             raise ShapeError(f"inputs {missing} are missing")
         same_dtype(inputs)
         dtype = inputs[0].dtype
-        if dtype not in _FLOATS | _INTEGERS:
+        if dtype not in FLOATS_AND_DOUBLE | _INTEGERS:
             raise ShapeError(f"einsum does not take {dtype.name} inputs")
         terms, output = parse_equation(attrs["equation"], len(inputs))
         return [TensorMeta(dtype, _output_shape(attrs["equation"], terms, output, inputs))]

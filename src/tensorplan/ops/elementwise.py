@@ -15,12 +15,18 @@ import torch
 import torch.nn.functional as F
 
 from ..device import CODED_TYPES, DATATYPES, E8M0_ROUND_MODES, convert, is_computable
-from ..types import ActivationType, DataType, ElementWiseOperation, LayerType, UnaryOperation
+from ..types import (
+    FLOATS,
+    FLOATS_AND_DOUBLE,
+    ActivationType,
+    DataType,
+    ElementWiseOperation,
+    LayerType,
+    UnaryOperation,
+)
 from .base import Bool, Enum, Float, Op, ShapeError, Str, TensorMeta
-from .conv import FLOATS
 from .shapes import broadcast, same_dtype
 
-_FLOATS = frozenset({DataType.FLOAT, DataType.HALF, DataType.BF16, DataType.DOUBLE})
 _INTEGERS = frozenset(
     {
         DataType.INT8,
@@ -236,7 +242,7 @@ class Unary(Op):
         elif operation in _INTEGER_UNARY:
             if x.dtype == DataType.BOOL:
                 raise ShapeError(f"{operation.name} does not take BOOL inputs")
-        elif x.dtype not in _FLOATS:
+        elif x.dtype not in FLOATS_AND_DOUBLE:
             raise ShapeError(f"{operation.name} needs a floating-point input, got {x.dtype.name}")
         dtype = DataType.BOOL if operation in _PREDICATES else x.dtype
         return [TensorMeta(dtype, x.shape)]
@@ -305,7 +311,7 @@ class Activation(Op):
 
     def infer(self, inputs: list[TensorMeta], attrs: dict[str, Any]) -> list[TensorMeta]:
         (x,) = inputs
-        if x.dtype not in _FLOATS and x.dtype != DataType.INT8:
+        if x.dtype not in FLOATS_AND_DOUBLE and x.dtype != DataType.INT8:
             raise ShapeError(f"activations need a floating-point input, got {x.dtype.name}")
         return [TensorMeta(x.dtype, x.shape)]
 

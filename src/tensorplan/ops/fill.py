@@ -15,17 +15,16 @@ import numpy as np
 import torch
 
 from ..device import torch_dtype
-from ..types import DataType, FillOperation, LayerType
+from ..types import FLOATS_AND_DOUBLE, DataType, FillOperation, LayerType
 from .base import MAX_HOST_VALUE_BYTES, UNKNOWN, Attr, Enum, Int, Ints, Op, ShapeError, TensorMeta
 
 _INTEGERS = frozenset({DataType.INT16, DataType.INT32, DataType.INT64})
-_FLOATS = frozenset({DataType.FLOAT, DataType.HALF, DataType.BF16, DataType.DOUBLE})
 _INDEX_TYPES = frozenset({DataType.INT32, DataType.INT64})
 _OUTPUT_TYPES = {
     # TensorRT: LINSPACE int32/int64/float32, random float16/float32; the rest for ONNX
-    FillOperation.LINSPACE: _INTEGERS | _FLOATS,
-    FillOperation.RANDOM_UNIFORM: _FLOATS,
-    FillOperation.RANDOM_NORMAL: _FLOATS,
+    FillOperation.LINSPACE: _INTEGERS | FLOATS_AND_DOUBLE,
+    FillOperation.RANDOM_UNIFORM: FLOATS_AND_DOUBLE,
+    FillOperation.RANDOM_NORMAL: FLOATS_AND_DOUBLE,
 }
 
 
@@ -152,7 +151,9 @@ def _check_attr_values(attrs: dict[str, Any], to_type: DataType) -> None:
 def _check_parameter_tensors(
     alpha: TensorMeta, beta: TensorMeta, operation: FillOperation, to_type: DataType, rank: int
 ) -> None:
-    numeric = (_INTEGERS if to_type in _INTEGERS else _INTEGERS | _FLOATS) | {DataType.INT8}
+    numeric = (_INTEGERS if to_type in _INTEGERS else _INTEGERS | FLOATS_AND_DOUBLE) | {
+        DataType.INT8
+    }
     for what, meta in (("alpha (input 1)", alpha), ("beta (input 2)", beta)):
         if meta.dtype not in numeric:
             raise ShapeError(

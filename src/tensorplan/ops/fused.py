@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from ..types import ActivationType, LayerType, PoolingType
+from ..types import FLOATS, ActivationType, LayerType, PoolingType
 from .base import UNKNOWN, Bool, Enum, Float, Int, Op, ShapeError, TensorMeta
-from .conv import FLOATS, Convolution, add_channel_bias
+from .conv import Convolution, add_channel_bias
 from .elementwise import Activation
 from .pointwise import Step, StepKind
 from .pooling import Pooling, max_pool_on_gpu, windows_hold_input

@@ -11,9 +11,8 @@ from typing import Any
 
 import torch
 
-from ..types import LayerType, MatrixOperation
+from ..types import FLOATS, LayerType, MatrixOperation
 from .base import UNKNOWN, Enum, Op, ShapeError, TensorMeta
-from .conv import FLOATS
 from .shapes import broadcast, same_dtype
 
 

@@ -12,9 +12,9 @@ import torch
 import torch.nn.functional as F
 
 from ..device import storage_itemsize
-from ..types import DataType, LayerType, PaddingMode
+from ..types import FLOATS, DataType, LayerType, PaddingMode
 from .base import UNKNOWN, Bool, Enum, Float, Int, Ints, Op, ShapeError, TensorMeta
-from .conv import FLOATS, pad_arg, window_geometry
+from .conv import pad_arg, window_geometry
 from .shapes import normalize_axis, numel
 
 MAX_WINDOW_RANK = 3

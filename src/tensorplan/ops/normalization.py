@@ -6,9 +6,8 @@ from typing import Any
 
 import torch
 
-from ..types import DataType, LayerType
+from ..types import FLOATS, DataType, LayerType
 from .base import UNKNOWN, Enum, Float, Int, Op, ShapeError, TensorMeta
-from .conv import FLOATS
 from .shapes import axes_from_mask, same_dtype
 
 COMPUTE_PRECISIONS = {DataType.FLOAT: torch.float32, DataType.HALF: torch.float16}

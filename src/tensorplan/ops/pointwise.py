@@ -23,6 +23,7 @@ import torch
 
 from ..device import torch_dtype
 from ..types import (
+    FLOATS,
     ActivationType,
     DataType,
     ElementWiseOperation,
@@ -30,7 +31,6 @@ from ..types import (
     UnaryOperation,
 )
 from .base import Floats, Ints, Op, ShapeError, TensorMeta
-from .conv import FLOATS
 from .elementwise import Activation, Cast, ElementWise, Unary
 
 MAX_STEPS = 32

@@ -8,9 +8,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..types import LayerType, PaddingMode, PoolingType
+from ..types import FLOATS, LayerType, PaddingMode, PoolingType
 from .base import UNKNOWN, Bool, Enum, Float, Op, ShapeError, TensorMeta
-from .conv import FLOATS, SpatialDims, pad_arg, spatial_attrs, window_geometry
+from .conv import SpatialDims, pad_arg, spatial_attrs, window_geometry
 
 
 class Pooling(Op):

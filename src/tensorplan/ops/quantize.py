@@ -18,11 +18,10 @@ from typing import Any
 import torch
 
 from ..device import torch_dtype
-from ..types import DataType, LayerType
+from ..types import FLOATS_AND_DOUBLE, DataType, LayerType
 from .base import UNKNOWN, Bool, Enum, Int, Op, ShapeError, TensorMeta
 from .shapes import normalize_axis
 
-_FLOATS = frozenset({DataType.FLOAT, DataType.HALF, DataType.BF16, DataType.DOUBLE})
 _INTEGER_RANGES = {
     DataType.INT8: (-128, 127),
     DataType.UINT8: (0, 255),
@@ -57,7 +56,7 @@ class Quantize(Op):
     def infer(self, inputs: list[TensorMeta | None], attrs: dict[str, Any]) -> list[TensorMeta]:
         x, scale, zero_point = [*inputs, None][:3]
         to_type = attrs["to_type"]
-        _check_type(x, _FLOATS, "the input (input 0)")
+        _check_type(x, FLOATS_AND_DOUBLE, "the input (input 0)")
         if to_type not in _INTEGER_RANGES.keys() | _FP8:
             raise ShapeError(f"cannot quantize to {to_type.name}; types: {_names(_QUANTIZED)}")
         _check_parameters(x, scale, zero_point, to_type, attrs)
@@ -100,9 +99,9 @@ class Dequantize(Op):
     def infer(self, inputs: list[TensorMeta | None], attrs: dict[str, Any]) -> list[TensorMeta]:
         x, scale, zero_point = [*inputs, None][:3]
         _check_type(x, _QUANTIZED | {DataType.INT32}, "the input (input 0)")
-        if attrs["to_type"] not in _FLOATS:
+        if attrs["to_type"] not in FLOATS_AND_DOUBLE:
             raise ShapeError(
-                f"cannot dequantize to {attrs['to_type'].name}; types: {_names(_FLOATS)}"
+                f"cannot dequantize to {attrs['to_type'].name}; types: {_names(FLOATS_AND_DOUBLE)}"
             )
         _check_parameters(x, scale, zero_point, x.dtype, attrs)
         return [TensorMeta(attrs["to_type"], x.shape)]
@@ -142,7 +141,7 @@ class DynamicQuantize(Op):
 
     def infer(self, inputs: list[TensorMeta | None], attrs: dict[str, Any]) -> list[TensorMeta]:
         x = inputs[0]
-        _check_type(x, _FLOATS, "the input (input 0)")
+        _check_type(x, FLOATS_AND_DOUBLE, "the input (input 0)")
         to_type, scale_type = attrs["to_type"], attrs["scale_type"]
         if to_type not in _MX_ELEMENT_EMAX:
             raise ShapeError(
@@ -151,7 +150,7 @@ class DynamicQuantize(Op):
             )
         if len(inputs) > 1 and inputs[1] is not None:
             raise ShapeError("the double-quantization scale (input 1) is only used by NVFP4")
-        if scale_type not in _FLOATS | {DataType.E8M0}:
+        if scale_type not in FLOATS_AND_DOUBLE | {DataType.E8M0}:
             raise ShapeError(f"scale_type must be E8M0, FLOAT, HALF or BF16, got {scale_type.name}")
         try:
             torch_dtype(scale_type)
@@ -201,7 +200,7 @@ class DynamicQuantizeLinear(Op):
 
     def infer(self, inputs: list[TensorMeta | None], attrs: dict[str, Any]) -> list[TensorMeta]:
         x = inputs[0]
-        _check_type(x, _FLOATS, "the input (input 0)")
+        _check_type(x, FLOATS_AND_DOUBLE, "the input (input 0)")
         return [
             TensorMeta(DataType.UINT8, x.shape),
             TensorMeta(x.dtype, ()),
@@ -245,7 +244,7 @@ def _check_parameters(
     attrs: dict[str, Any],
 ) -> None:
     """Scale and zero point fit the input: types, and one of the three layouts."""
-    _check_type(scale, _FLOATS, "the scale (input 1)")
+    _check_type(scale, FLOATS_AND_DOUBLE, "the scale (input 1)")
     if zero_point is not None:
         if zero_point.dtype != quantized:
             raise ShapeError(

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..types import DataType, LayerType
+from ..types import FLOATS_AND_DOUBLE, DataType, LayerType
 from .base import UNKNOWN, Attr, Bool, Enum, Float, Floats, Int, Op, ShapeError, TensorMeta
 
 
@@ -106,7 +106,6 @@ ONNX_ACTIVATIONS = {
 }
 """ONNX activation names (compared in lower case, as onnxruntime does) to RNNActivation."""
 
-_FLOATS = frozenset({DataType.FLOAT, DataType.HALF, DataType.BF16, DataType.DOUBLE})
 _LENGTH_TYPES = frozenset({DataType.INT32, DataType.INT64})
 _MAX_ACTIVATIONS = 6
 
@@ -194,7 +193,7 @@ class RNN(Op):
         lstm = mode == RNNOperation.LSTM
         directions = 2 if attrs["direction"] == RNNDirection.BIDIRECTIONAL else 1
         _check_attrs(attrs, directions)
-        if x.dtype not in _FLOATS:
+        if x.dtype not in FLOATS_AND_DOUBLE:
             raise ShapeError(f"X must be FLOAT, HALF, BF16 or DOUBLE, got {x.dtype.name}")
         named = {"W": w, "R": r, "B": bias, "initial_h": initial_h}
         if not lstm:

@@ -6,9 +6,8 @@ from typing import Any
 
 import torch
 
-from ..types import DataType, LayerType, ReduceOperation, TopKOperation
+from ..types import FLOATS, DataType, LayerType, ReduceOperation, TopKOperation
 from .base import UNKNOWN, Bool, Enum, Int, Op, ShapeError, TensorMeta
-from .conv import FLOATS
 from .shapes import axes_from_mask, numel
 
 INTEGERS = frozenset({DataType.INT32, DataType.INT64})

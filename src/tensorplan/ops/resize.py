@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from ..types import (
+    FLOATS_AND_DOUBLE,
     DataType,
     InterpolationMode,
     LayerType,
@@ -26,7 +27,7 @@ from .base import UNKNOWN, Bool, Enum, Float, Floats, Ints, Op, ShapeError, Tens
 from .scale import compute_dtype
 from .shapes import same_dtype
 
-INTERPOLATED = frozenset({DataType.FLOAT, DataType.HALF, DataType.BF16, DataType.DOUBLE})
+INTERPOLATED = FLOATS_AND_DOUBLE
 """Types the interpolating modes compute in (HALF and BF16 through FLOAT)."""
 
 GATHERED = INTERPOLATED | {

@@ -6,11 +6,10 @@ from typing import Any
 
 import torch
 
-from ..types import DataType, LayerType, ScaleMode
+from ..types import FLOATS_AND_DOUBLE, LayerType, ScaleMode
 from .base import UNKNOWN, Enum, Float, Int, Op, ShapeError, TensorMeta
 from .shapes import normalize_axis, numel, same_dtype
 
-FLOATS = frozenset({DataType.FLOAT, DataType.HALF, DataType.BF16, DataType.DOUBLE})
 """The types these ops take; HALF and BF16 compute in FLOAT."""
 
 LRN_WINDOW = (1, 15)
@@ -44,7 +43,7 @@ class Scale(Op):
         for role, meta in zip(("shift", "scale", "power"), inputs[1:], strict=False):
             if meta is None:
                 continue
-            if meta.dtype not in FLOATS:
+            if meta.dtype not in FLOATS_AND_DOUBLE:
                 raise ShapeError(
                     f"the {role} weights must be floating point, got {meta.dtype.name}"
                 )
@@ -149,7 +148,7 @@ class LRN(Op):
 
 
 def _check_float(x: TensorMeta, what: str) -> None:
-    if x.dtype not in FLOATS:
+    if x.dtype not in FLOATS_AND_DOUBLE:
         raise ShapeError(f"{what} needs a FLOAT, HALF, BF16 or DOUBLE input, got {x.dtype.name}")
 
 

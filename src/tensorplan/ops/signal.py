@@ -10,11 +10,11 @@ from typing import Any
 
 import torch
 
-from ..types import DataType, LayerType
+from ..types import FLOATS_AND_DOUBLE, DataType, LayerType
 from .base import UNKNOWN, Bool, Int, Op, ShapeError, TensorMeta
 from .shapes import normalize_axis
 
-SIGNAL_TYPES = frozenset({DataType.FLOAT, DataType.HALF, DataType.BF16, DataType.DOUBLE})
+SIGNAL_TYPES = FLOATS_AND_DOUBLE
 _INTEGERS = (DataType.INT32, DataType.INT64)
 
 

@@ -13,7 +13,14 @@ from collections.abc import Callable
 import numpy as np
 
 from ...network.tensor import ITensor
-from ...types import ActivationType, DataType, ElementWiseOperation, ErrorCode, UnaryOperation
+from ...types import (
+    FLOATS,
+    ActivationType,
+    DataType,
+    ElementWiseOperation,
+    ErrorCode,
+    UnaryOperation,
+)
 from ..context import ImportContext, OnnxNode
 from ..model import datatype_of
 
@@ -21,14 +28,11 @@ E = ElementWiseOperation
 U = UnaryOperation
 A = ActivationType
 
-_LAYER_FLOATS = frozenset({DataType.FLOAT, DataType.HALF, DataType.BF16})
-FLOAT_TYPES = _LAYER_FLOATS | {DataType.DOUBLE}
-
 
 def in_float(ctx: ImportContext, x: ITensor, compute: Callable[[ITensor], ITensor]) -> ITensor:
     """`compute(x)`, run in FLOAT when x's type has no float kernel (DOUBLE) and cast back."""
     dtype = ctx.dtype(x)
-    if dtype in _LAYER_FLOATS:
+    if dtype in FLOATS:
         return compute(x)
     return ctx.cast(compute(ctx.cast(x, DataType.FLOAT)), dtype)
 
@@ -159,7 +163,7 @@ def _activation(
 
 def relu(ctx: ImportContext, node: OnnxNode) -> ITensor:
     x = node.inputs[0]
-    if ctx.dtype(x) in _LAYER_FLOATS:
+    if ctx.dtype(x) in FLOATS:
         return ctx.network.add_activation(x, A.RELU).get_output(0)
     return ctx.binary(x, ctx.scalar_like(0, x), E.MAX)  # integer (Relu-14) and DOUBLE
 
