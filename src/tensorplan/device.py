@@ -120,8 +120,8 @@ def convert(
     (opsets 25 to 28) and its reference (numpy with ml_dtypes) convert.
 
     Floats to integers truncate toward zero; to the sub-byte integers, NaN, inf and values out
-    of the type's range give 0 (integers wrap). To FP8 they round to nearest even, and past the largest
-    value give that value with `saturate`, else NaN (inf for E5M2). To FP4 and FP6 they round
+    of the type's range give 0 (integers wrap). To FP8 they round to nearest even, and past
+    the largest value give that value with `saturate`, else NaN (inf for E5M2). To FP4 and FP6 they round
     to nearest even and saturate. To E8M0 they round by `round_mode` (see E8M0_ROUND_MODES),
     inf and NaN give NaN, and `saturate` keeps a round up from reaching NaN. Types that
     ml_dtypes converts through float32 (FP8, FP4, FP6, E8M0, BF16) are converted so here too,

@@ -59,6 +59,8 @@ class Pooling(Op):
 
     def run(self, inputs: list[torch.Tensor], outputs: list[torch.Tensor], attrs: dict) -> None:
         x = inputs[0]
+        if max_pool_on_gpu(x, outputs[0], attrs):
+            return
         spatial = spatial_attrs(attrs, "window_size_nd")
         window, stride = spatial["window_size_nd"], spatial["stride_nd"]
         dilation = spatial["dilation_nd"]
@@ -69,8 +71,6 @@ class Pooling(Op):
         ]
         kind = attrs["type"]
         starts = [g[1] for g in geometry]
-        if max_pool_on_gpu(x, outputs[0], attrs):
-            return
         if x.dim() != rank + 2:
             # torch pools (batch, channels, *window dims): every leading dim becomes a channel
             x = x.reshape(1, -1, *x.shape[-rank:])

@@ -10,8 +10,6 @@ from ..types import FLOATS_AND_DOUBLE, LayerType, ScaleMode
 from .base import UNKNOWN, Enum, Float, Int, Op, ShapeError, TensorMeta
 from .shapes import normalize_axis, numel, same_dtype
 
-"""The types these ops take; HALF and BF16 compute in FLOAT."""
-
 LRN_WINDOW = (1, 15)
 LRN_ALPHA = (-1e20, 1e20)
 LRN_BETA = (0.01, 1e5)
