@@ -75,6 +75,10 @@ class Attr:
         """The value as plain JSON data."""
         return value
 
+    def describe(self) -> str:
+        """The values taken, as they appear in a plan's JSON, in a few words (docs/ops.md)."""
+        raise NotImplementedError
+
 
 class Int(Attr):
     def __init__(self, default: int | None = 0, low: int | None = None) -> None:
@@ -88,6 +92,9 @@ class Int(Attr):
             raise ValueError(f"must be at least {self.low}, got {value}")
         return int(value)
 
+    def describe(self) -> str:
+        return "integer" if self.low is None else f"integer >= {self.low}"
+
 
 class Float(Attr):
     def __init__(self, default: float = 0.0) -> None:
@@ -97,6 +104,9 @@ class Float(Attr):
         if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
             raise TypeError(f"expected a number, got {value!r}")
         return float(value)
+
+    def describe(self) -> str:
+        return "number"
 
 
 class Bool(Attr):
@@ -108,6 +118,9 @@ class Bool(Attr):
             raise TypeError(f"expected a boolean, got {value!r}")
         return bool(value)
 
+    def describe(self) -> str:
+        return "true or false"
+
 
 class Str(Attr):
     def __init__(self, default: str = "") -> None:
@@ -117,6 +130,9 @@ class Str(Attr):
         if not isinstance(value, str):
             raise TypeError(f"expected a string, got {value!r}")
         return value
+
+    def describe(self) -> str:
+        return "string"
 
 
 class Enum(Attr):
@@ -131,6 +147,9 @@ class Enum(Attr):
 
     def encode(self, value: Any) -> int:
         return int(value)
+
+    def describe(self) -> str:
+        return f"`{self.enum_type.__name__}` value (integer)"
 
 
 class Ints(Attr):
@@ -153,6 +172,9 @@ class Ints(Attr):
     def encode(self, value: Any) -> list[int] | None:
         return None if value is None else list(value)
 
+    def describe(self) -> str:
+        return f"list of at most {self.max_len} integers"
+
 
 class Floats(Attr):
     def __init__(self, default: tuple[float, ...] = (), max_len: int = 8) -> None:
@@ -167,6 +189,9 @@ class Floats(Attr):
 
     def encode(self, value: Any) -> list[float]:
         return list(value)
+
+    def describe(self) -> str:
+        return f"list of at most {self.max_len} numbers"
 
 
 class Op:

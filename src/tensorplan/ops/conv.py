@@ -40,6 +40,9 @@ class SpatialDims(Ints):
             raise ValueError(f"values must be at least {self.low}, got {list(values)}")
         return values
 
+    def describe(self) -> str:
+        return f"list of 0, 2 or 3 integers >= {self.low} (empty: TensorRT's default)"
+
 
 class _Convolution(Op):
     """What convolution and deconvolution share: attributes, input checks, kernel layout."""

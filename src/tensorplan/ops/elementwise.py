@@ -381,6 +381,9 @@ class Choice(Str):
             raise ValueError(f"expected one of {', '.join(self.choices)}, got {value!r}")
         return value
 
+    def describe(self) -> str:
+        return "one of the strings " + ", ".join(f'`"{choice}"`' for choice in self.choices)
+
 
 class Cast(Op):
     """ICastLayer: converts to `to_type` bit for bit as ONNX Cast (opsets 25 to 28): see

@@ -36,6 +36,9 @@ class Number(Attr):
             raise TypeError(f"expected a number, got {value!r}")
         return int(value) if isinstance(value, (int, np.integer)) else float(value)
 
+    def describe(self) -> str:
+        return "number (an integer is kept exact)"
+
 
 class Fill(Op):
     """IFillLayer.

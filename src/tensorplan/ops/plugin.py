@@ -29,7 +29,7 @@ from ..plugins.dims_expr import (
     references,
     value_exprs,
 )
-from ..plugins.fields import check_records, encode_records
+from ..plugins.fields import MAX_FIELDS, check_records, encode_records
 from ..plugins.interfaces import DynamicPluginTensorDesc, PluginTensorDesc
 from ..types import DataType, LayerType, PluginCapabilityType, TensorFormat
 from .base import UNKNOWN, Attr, Int, Op, ShapeError, Str, TensorMeta
@@ -52,6 +52,12 @@ class PluginFields(Attr):
     def encode(self, value: Any) -> list[dict[str, str]]:
         return encode_records(value)
 
+    def describe(self) -> str:
+        return (
+            f'list of at most {MAX_FIELDS} objects `{{"name", "type", "data"}}` '
+            "(docs/plan-format.md, plugin layers)"
+        )
+
 
 class ShapeExprs(Attr):
     """Per output, per dimension, an expression (plugins/dims_expr.py)."""
@@ -70,9 +76,17 @@ class ShapeExprs(Attr):
     def encode(self, value: Any) -> list[list[Any]]:
         return [[encode_expr(dim) for dim in dims] for dims in value]
 
+    def describe(self) -> str:
+        return (
+            f"per output (at most {MAX_OUTPUTS}), a list of at most {MAX_RANK} dimension "
+            "expressions"
+        )
+
 
 class DataTypes(Attr):
     """A tuple of DataTypes, stored as their integer values."""
+
+    enum_type = DataType
 
     def __init__(self) -> None:
         super().__init__(())
@@ -85,6 +99,9 @@ class DataTypes(Attr):
 
     def encode(self, value: Any) -> list[int]:
         return [int(v) for v in value]
+
+    def describe(self) -> str:
+        return f"list of at most {MAX_OUTPUTS} `DataType` values (integers)"
 
 
 class PluginV3(Op):

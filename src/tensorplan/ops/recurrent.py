@@ -141,6 +141,8 @@ def onnx_activations(
 class Activations(Attr):
     """A sequence of RNNActivation, stored as a tuple (empty: the cell's defaults)."""
 
+    enum_type = RNNActivation
+
     def check(self, value: Any) -> tuple[RNNActivation, ...]:
         if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
             raise TypeError(f"expected a sequence of RNNActivation, got {value!r}")
@@ -151,6 +153,9 @@ class Activations(Attr):
 
     def encode(self, value: Any) -> list[int]:
         return [int(item) for item in value]
+
+    def describe(self) -> str:
+        return f"list of at most {_MAX_ACTIVATIONS} `RNNActivation` values (integers)"
 
 
 class RNN(Op):
