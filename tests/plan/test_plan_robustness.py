@@ -241,7 +241,7 @@ METADATA_CASES = {
     "rank 9": (_set("values.0.shape", [1] * 9), "rank 9"),
     "dim below -1": (_set("values.0.shape", [-2, 4]), "invalid dimension"),
     "float dim": (_set("values.0.shape", [1.5, 4]), "invalid dimension"),
-    "NaN dim": (_set("values.0.shape", [float("nan"), 4]), "invalid dimension"),
+    "NaN dim": (_set("values.0.shape", [float("nan"), 4]), "NaN is not a JSON number"),
     "unknown dtype": (_set("values.0.dtype", "COMPLEX"), "'COMPLEX' is not a supported type"),
     "long name": (_set("values.0.name", "x" * 5000), "at most 4096 characters"),
     "absurd count": (_absurd_count, "more than 1000000"),
@@ -265,28 +265,26 @@ METADATA_CASES = {
     "constant of the wrong size": (_set("constants.0.nbytes", 32), "its shape needs 16"),
     "overlapping constants": (_second_constant_at_zero, "overlap"),
     "constant is an input": (_set("constants.0.value", 0), "already defined"),
-    "missing memory slot": (_set("memory.slots", []), "has no memory slot"),
     "negative slot offset": (_set("memory.slots.0.offset", -256), "non-negative integer"),
     "slot outside the arena": (_set("memory.slots.0.offset", 1 << 20), "do not fit the arena"),
-    "slot too small": (_set("memory.slots.0.size", 0), "does not fit its memory slot"),
     "overlapping live slots": (_overlapping_live_slots, "share bytes"),
     "unknown slot format": (_set("memory.slots.0.format", "CHW32"), "format must be 'HWC'"),
     "HWC slot of a 2D tensor": (_set("memory.slots.0.format", "HWC"), "for a 4D tensor"),
     "unknown slot key": (_set("memory.slots.0.evil", 1), "optionally format"),
+    "second slot": (
+        lambda m: m["memory"]["slots"].append(dict(m["memory"]["slots"][0])),
+        "second slot",
+    ),
     "malformed view": (_set("memory.views", [[1]]), "must be a [value, source] pair"),
     "view with a slot": (_view_with_a_slot, "has memory of its own"),
     "view made by a non-shuffle": (_view_of_an_activation_layer, "is not a view of"),
-    "slot for an input": (_slot_for_input, "given to engine inputs"),
+    "slot for an input": (_slot_for_input, "is not an activation"),
     "absurd arena": (_set("memory.arena_size", 1 << 50), "larger than"),
     "profile min > max": (_swap_profile_min_max, "min <= opt <= max"),
     "profile rank": (_set("profiles.0.x.opt", [2]), "does not fit input 'x'"),
     "profile of a non-input": (_set("profiles.0.w", {}), "not an engine input"),
     "no profile": (_set("profiles", []), "no optimization profile"),
     "profile without the dynamic input": (_set("profiles", [{}]), "exactly the dynamic inputs"),
-    "huge profile": (_huge_profile, "does not fit its memory slot"),
-    "declared dtype is a lie": (_lie_about_a_dtype, "declared HALF"),
-    "declared shape is a lie": (_lie_about_a_shape, "declared FLOAT [-1, 5]"),
-    "inconsistent graph": (_inconsistent_graph, "profile 0: layer"),
     "host code listed without the flag": (_host_code_listed, "no host-code section"),
 }
 
@@ -304,12 +302,46 @@ def test_metadata_schema_is_checked(logger, edit, message):
     assert peak < CASE_PYTHON_BYTES
 
 
+RUN_TIME_CASES = {
+    "missing memory slot": (_set("memory.slots", []), (2, 4), "has no memory"),
+    "slot too small": (
+        _set("memory.slots.0.size", 0),
+        (2, 4),
+        "more than the 0 of its memory slot",
+    ),
+    "huge profile": (_huge_profile, (1 << 39, 4), "of its memory slot"),
+    "declared dtype is a lie": (_lie_about_a_dtype, (2, 4), "declared HALF"),
+    "declared shape is a lie": (_lie_about_a_shape, (2, 4), "declared FLOAT [-1, 5]"),
+    "inconsistent graph": (_inconsistent_graph, (2, 3), "layer '"),
+}
+
+
+@pytest.mark.parametrize(
+    ("edit", "shape", "message"), RUN_TIME_CASES.values(), ids=RUN_TIME_CASES.keys()
+)
+def test_what_depends_on_shapes_is_checked_before_any_kernel_runs(logger, edit, shape, message):
+    """The reader does not infer shapes; the context does, and refuses to run a plan whose
+    layers break what the plan declares at those shapes (one reported error, no kernel)."""
+    engine = trt.Runtime(logger).deserialize_cuda_engine(planedit.with_metadata(valid_plan(), edit))
+    assert engine is not None, logger.errors
+    context = engine.create_execution_context()
+    assert context.set_input_shape("x", shape)
+    assert not context.execute_v2([0, 0])
+    (error,) = logger.errors
+    assert error.startswith("IExecutionContext::enqueueV3: Error Code 3: API Usage Error (")
+    assert message in error
+
+
 RAW_METADATA_CASES = {
     "not UTF-8": (b"\xff\xfe", "not valid JSON"),
     "not JSON": (b"{'name': 1}", "not valid JSON"),
     "a list": (b"[]", "metadata must be a JSON object"),
     "deep nesting": (b"[" * 100_000 + b"]" * 100_000, "not valid JSON"),
     "a huge integer": (b'{"name": ' + b"9" * 10_000 + b"}", "not valid JSON"),
+    "Infinity": (b'{"name": Infinity}', "Infinity is not a JSON number"),
+    "-Infinity": (b'{"name": -Infinity}', "-Infinity is not a JSON number"),
+    "a key twice": (b'{"name": "a", "tf32": true, "name": "b"}', "key 'name' appears twice"),
+    "a nested key twice": (b'{"values": [{"dtype": 1, "dtype": 2}]}', "key 'dtype' appears twice"),
 }
 
 

@@ -10,14 +10,18 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
 import tensorplan as trt
+from conftest import RecordingErrorRecorder
 from helpers import build_plan, run
 from plan.planedit import HAS_HOST_CODE, HOST_CODE, header, metadata, table, with_entry
+from tensorplan.plan import reader as plan_reader
 from tensorplan.runtime import host_code
 from tensorplan.runtime import runtime as runtime_module
 
@@ -153,7 +157,7 @@ def test_refused_without_the_flag_and_nothing_is_written(plan, logger, directori
         raise AssertionError("host code was materialized")
 
     monkeypatch.setattr(runtime_module, "load_host_library", never)
-    monkeypatch.setattr(runtime_module, "read_host_code", never)
+    monkeypatch.setattr(plan_reader._Checker, "host_code", never)
     runtime = trt.Runtime(logger)
     runtime.temporary_directory = str(directories[0])
     assert runtime.deserialize_cuda_engine(plan) is None
@@ -395,3 +399,36 @@ def test_load_library_registers_a_python_module_once(library, logger):
     registry.deregister_library(handle)
     assert registry.get_creator("HostScaler", "1", "hc") is None
     assert handle.module_name not in sys.modules
+
+
+def test_threads_deserializing_one_host_code_plan_load_its_library_once(plan, logger):
+    """The check-and-load of a plan's library is one step: racing threads share one load."""
+    runtime = runtime_for(logger)
+    barrier = threading.Barrier(8)
+
+    def deserialize(_: int) -> object:
+        barrier.wait()
+        return runtime.deserialize_cuda_engine(plan)
+
+    for _ in range(5):
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            engines = list(pool.map(deserialize, range(8)))
+        assert all(engine is not None for engine in engines), logger.errors
+    assert len(runtime._host_libraries) == 1
+    check_runs(engines[0])
+
+
+def test_a_library_whose_plugins_are_taken_is_reported_to_the_runtimes_recorder(plan, logger):
+    """The registry's refusal reaches the error recorder of the runtime that deserializes."""
+    first = runtime_for(logger)
+    assert first.deserialize_cuda_engine(plan) is not None
+    second = runtime_for(logger)
+    creator = first.get_plugin_registry().get_creator("HostScaler", "1", "hc")
+    assert second.get_plugin_registry().register_creator(creator, "hc")
+    recorder = RecordingErrorRecorder()
+    second.error_recorder = recorder
+    assert second.deserialize_cuda_engine(plan) is None
+    ((code, desc),) = recorder.errors
+    assert code == trt.ErrorCodeTRT.INVALID_ARGUMENT
+    assert "provides plugins already registered" in desc and "'HostScaler'" in desc
+    assert logger.errors == []

@@ -203,6 +203,8 @@ def _profiles(graph: Graph, config: IBuilderConfig, shape_tensors: set[str]) -> 
     inputs = {graph.values[v].name: graph.values[v] for v in graph.inputs}
     dynamic = sorted(name for name, value in inputs.items() if UNKNOWN in value.shape)
     hosts = sorted(name for name in shape_tensors if name in inputs)
+    if not dynamic and not hosts:  # profiles choose nothing here: a static engine has one
+        return [Profile({})]
     if not config._profiles:
         if dynamic:
             raise BuildError(
@@ -214,7 +216,6 @@ def _profiles(graph: Graph, config: IBuilderConfig, shape_tensors: set[str]) -> 
                 f"inputs {hosts} are shape tensors but there is no optimization profile; add "
                 "one that gives their values with set_shape_input"
             )
-        return [Profile({})]
     profiles = []
     for index, profile in enumerate(config._profiles):
         shapes = {}

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from ..errors import report_error
+from ..plan.format import MAX_PROFILES
 from ..types import (
     BuilderFlag,
     DeviceType,
@@ -157,6 +158,14 @@ class IBuilderConfig:
                 ErrorCodeTRT.INVALID_ARGUMENT,
                 "IBuilderConfig::addOptimizationProfile",
                 "the optimization profile is not valid",
+            )
+            return -1
+        if len(self._profiles) >= MAX_PROFILES:
+            report_error(
+                self,
+                ErrorCodeTRT.INVALID_ARGUMENT,
+                "IBuilderConfig::addOptimizationProfile",
+                f"the config has {MAX_PROFILES} optimization profiles, the most an engine may have",
             )
             return -1
         self._profiles.append(profile)

@@ -27,7 +27,8 @@ from ..builder.progress import TqdmProgressMonitor
 from ..logging import log
 from ..memory import IHostMemory
 from ..plan.format import SectionKind
-from ..plan.reader import read_header, read_program
+from ..plan.reader import read_plan
+from ..version import __version__
 
 Shapes = dict[str, tuple[int, ...]]
 
@@ -161,8 +162,8 @@ def build_onnx(
 def describe_plan(plan: IHostMemory | bytes) -> list[str]:
     """A summary of a plan: IO tensors, layers, weights, activation memory, size."""
     data = memoryview(plan).cast("B")
-    header = read_header(data)
-    program, layout = read_program(data, header)
+    contents = read_plan(data, __version__)
+    header, program, layout = contents.header, contents.program, contents.layout
     graph = program.graph
     lines = []
     for value_id in graph.inputs + graph.outputs:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from ..plan.format import PlanError, SectionKind
-from ..plan.reader import read_header, read_program, verify_sections
+from ..plan.reader import read_plan
+from ..version import __version__
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -18,11 +19,16 @@ def run(args: argparse.Namespace) -> int:
     try:
         with open(args.plan, "rb") as file:
             data = memoryview(file.read())
-        header = read_header(data)
-        verify_sections(data, header)
-        program, layout = read_program(data, header)
+        contents = read_plan(data, __version__)
     except (OSError, PlanError) as error:
         print(f"tensorplan inspect: {args.plan}: {error}")
+        return 1
+    header, program, layout = contents.header, contents.program, contents.layout
+    if program is None:
+        print(
+            f"tensorplan inspect: {args.plan}: a version-compatible plan of tensorplan "
+            f"{header.library_version}; inspect it with that version"
+        )
         return 1
     graph = program.graph
     weights = header.sections.get(SectionKind.WEIGHTS)

@@ -210,6 +210,8 @@ class Op:
     data_dependent: ClassVar[bool] = False
     """Whether output shapes depend on input values (non-zero, NMS): `infer` gives UNKNOWN
     dims for them even for static inputs, and `run_dynamic` computes the outputs."""
+    checks_structure: ClassVar[bool] = False
+    """Whether `check_structure` checks anything (the plan reader calls it only then)."""
 
     def infer(self, inputs: list[TensorMeta | None], attrs: dict[str, Any]) -> list[TensorMeta]:
         """Output types and shapes (UNKNOWN where not yet known); ShapeError when invalid."""
@@ -227,6 +229,11 @@ class Op:
         """Data-dependent ops: compute and return the outputs, whose shapes only now are known."""
         raise NotImplementedError
 
+    def check_structure(self, attrs: dict[str, Any], inputs: list[TensorMeta | None]) -> None:
+        """What of a node's checked attributes can be checked against its inputs' declared
+        types and shapes (-1 where dynamic) without shape inference; ShapeError when wrong.
+        The plan reader runs it at load, where it runs no `infer`."""
+
     def check_attrs(self, attrs: dict[str, Any]) -> dict[str, Any]:
         """Every attribute of the schema, checked and canonical; unknown names are an error."""
         unknown = set(attrs) - set(self.attrs)
@@ -235,18 +242,25 @@ class Op:
         checked = {}
         for key, spec in self.attrs.items():
             value = attrs.get(key, spec.default)
+            if value is None:
+                if spec.default is not None:  # only an optional attribute may be null
+                    raise ValueError(f"attribute '{key}' of op '{self.name}' must not be null")
+                checked[key] = None
+                continue
             try:
-                checked[key] = spec.check(value) if value is not None else None
+                checked[key] = spec.check(value)
             except (TypeError, ValueError) as error:
                 raise ValueError(f"attribute '{key}' of op '{self.name}': {error}") from None
         return checked
 
     def encode_attrs(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        """The attributes as plain JSON data, for the plan."""
-        return {
-            key: (spec.encode(attrs[key]) if attrs.get(key) is not None else None)
-            for key, spec in self.attrs.items()
-        }
+        """The attributes as plain JSON data, for the plan; an attribute a node does not set
+        gets its default (null only for optional ones)."""
+        encoded = {}
+        for key, spec in self.attrs.items():
+            value = attrs.get(key, spec.default)
+            encoded[key] = None if value is None else spec.encode(value)
+        return encoded
 
 
 def infer_node(

@@ -124,14 +124,28 @@ class PluginV3(Op):
         "tactic": Int(0),
     }
 
+    checks_structure = True
+
+    def check_structure(self, attrs: dict[str, Any], inputs: list[TensorMeta | None]) -> None:
+        """The outputs' shape expressions refer to inputs and dims the layer has, and those
+        without references evaluate (no division by zero)."""
+        data, shape_inputs = split_inputs(inputs)
+        for index, exprs in enumerate(_output_shapes(attrs)):
+            for expr in exprs:
+                leaves = list(references(expr))
+                for leaf in leaves:
+                    _check_reference(leaf, data, shape_inputs, index)
+                if not leaves:
+                    try:
+                        evaluate(expr, [], [])
+                    except ValueError as error:
+                        raise ShapeError(
+                            f"output {index} of plugin {plugin_id(attrs)}: {error}"
+                        ) from None
+
     def infer(self, inputs: list[TensorMeta | None], attrs: dict[str, Any]) -> list[TensorMeta]:
         data, shape_inputs = split_inputs(inputs)
-        shapes, dtypes = attrs["output_shapes"], attrs["output_dtypes"]
-        if not shapes or len(shapes) != len(dtypes):
-            raise ShapeError(
-                f"plugin {plugin_id(attrs)} describes {len(shapes)} output shapes and "
-                f"{len(dtypes)} output types; it needs one of each per output"
-            )
+        shapes, dtypes = _output_shapes(attrs), attrs["output_dtypes"]
         values = [
             None if meta.value is None else meta.value.reshape(-1).tolist() for meta in shape_inputs
         ]
@@ -334,7 +348,9 @@ def _check_reference(
             f"output {output}'s shape uses dimension {position} of input {index}, which the "
             f"layer's {len(data)} inputs do not have"
         )
-    if kind == "value" and (index >= len(shape_inputs) or position >= _length(shape_inputs[index])):
+    if kind == "value" and (
+        index >= len(shape_inputs) or UNKNOWN != _length(shape_inputs[index]) <= position
+    ):
         raise ShapeError(
             f"output {output}'s shape uses value {position} of shape input {index}, which the "
             f"layer's {len(shape_inputs)} shape inputs do not have"
@@ -344,7 +360,19 @@ def _check_reference(
 
 
 def _length(meta: TensorMeta) -> int:
+    """Elements of a shape input: one for a scalar, the dim for a 1D one (-1 when dynamic)."""
     return meta.shape[0] if meta.rank == 1 else 1
+
+
+def _output_shapes(attrs: dict[str, Any]) -> tuple:
+    """The output shape expressions, one list per output type; ShapeError when they disagree."""
+    shapes, dtypes = attrs["output_shapes"], attrs["output_dtypes"]
+    if not shapes or len(shapes) != len(dtypes):
+        raise ShapeError(
+            f"plugin {plugin_id(attrs)} describes {len(shapes)} output shapes and "
+            f"{len(dtypes)} output types; it needs one of each per output"
+        )
+    return shapes
 
 
 def _sequence(value: Any, limit: int, what: str) -> list:

@@ -183,6 +183,11 @@ class Pointwise(Op):
     """program: FIELDS_PER_STEP integers per step (StepKind, the operation's enum value,
     operands); params: alpha and beta per step (the activations' parameters)."""
 
+    checks_structure = True
+
+    def check_structure(self, attrs: dict[str, Any], inputs: list[TensorMeta | None]) -> None:
+        decode_program(attrs, len(inputs))
+
     def infer(self, inputs: list[TensorMeta | None], attrs: dict[str, Any]) -> list[TensorMeta]:
         if any(meta is None for meta in inputs):
             raise ShapeError("every input of a pointwise node is required")

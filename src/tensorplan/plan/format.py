@@ -27,6 +27,9 @@ MAX_TENSOR_BYTES = 1 << 40
 MAX_ARENA_BYTES = 1 << 44
 MAX_SHAPE_VALUES = 64
 """Elements a shape-tensor input may have (TensorRT allows 64 as well)."""
+MAX_PROFILES = 1024
+"""Optimization profiles an engine with dynamic or shape-tensor inputs may have (a static
+engine has exactly one)."""
 VALUE_KEYS = ("values_min", "values_opt", "values_max")
 """Profile keys of the value ranges of a shape-tensor input."""
 
@@ -56,7 +59,8 @@ class PlanError(ValueError):
     """A plan that cannot be read; the message names the problem and where it is.
 
     `incompatible` marks plans that are well formed but not for this tensorplan (a newer
-    format version), which TensorRT reports as an API usage error rather than corruption.
+    format version, or host code the runtime refuses), which TensorRT reports as an API
+    usage error rather than corruption.
     """
 
     def __init__(self, message: str, incompatible: bool = False) -> None:

@@ -7,10 +7,14 @@ docs/plan-format.md, and op names are looked up in tensorplan's own op registry.
 from __future__ import annotations
 
 import bisect
+import contextlib
+import gc
 import itertools
 import json
 import math
 import re
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,9 +22,9 @@ import numpy as np
 import torch
 
 from ..device import TORCH_DTYPES, torch_dtype
-from ..ir import Graph, GraphError, MemoryPlan, Node, Profile, Program, Value, infer_graph
+from ..ir import Graph, MemoryPlan, Node, Profile, Program, Value
 from ..ops import get_op
-from ..ops.base import MAX_HOST_VALUE_BYTES, UNKNOWN, tensor_bytes
+from ..ops.base import MAX_HOST_VALUE_BYTES, UNKNOWN, TensorMeta, tensor_bytes
 from ..types import DataType
 from .checksum import crc32
 from .format import (
@@ -32,6 +36,7 @@ from .format import (
     MAX_ARENA_BYTES,
     MAX_ITEMS,
     MAX_NAME_LENGTH,
+    MAX_PROFILES,
     MAX_RANK,
     MAX_SECTION_ALIGNMENT,
     MAX_SECTIONS,
@@ -45,7 +50,7 @@ from .format import (
     SectionKind,
 )
 from .host_code import KINDS as HOST_CODE_KINDS
-from .host_code import MAX_LIBRARIES, HostLibrary
+from .host_code import LEAN_RUNTIME, MAX_LIBRARIES, HostLibrary
 from .views import shuffle_views
 
 _SHA256 = re.compile("[0-9a-f]{64}")
@@ -54,6 +59,9 @@ METADATA_KEYS = {
     "name", "values", "nodes", "inputs", "outputs", "constants", "profiles", "memory", "host_code",
     "tf32",
 }  # fmt: skip
+VALUE_FIELDS = {"name", "dtype", "shape"}
+NODE_FIELDS = {"name", "op", "attrs", "inputs", "outputs"}
+SLOT_FIELDS = {"value", "offset", "size"}
 
 
 @dataclass
@@ -178,14 +186,59 @@ def check_fixed_header(plan: memoryview) -> int:
     return file_size
 
 
-def verify_sections(
-    plan: memoryview, header: PlanHeader, threads: int = 1, skip: frozenset = frozenset()
-) -> None:
-    """Check each section's CRC-32 (large sections in parallel chunks), except the kinds in
-    `skip` (the runtime checks the weights while it uploads them)."""
+@dataclass
+class PlanContents:
+    """Everything a plan holds, read and checked by `read_plan` before anything acts on it."""
+
+    header: PlanHeader
+    host_code: list[HostLibrary]
+    program: Program | None
+    """None when the plan runs in the lean runtime it embeds (`lean_runtime`)."""
+    layout: dict[int, tuple[int, int]]
+    """The constants' places in the weights section: value id -> (offset, nbytes)."""
+    lean_runtime: HostLibrary | None = None
+    """The embedded lean runtime of a version-compatible plan of another tensorplan version:
+    its metadata is that version's to read, so `program` is None."""
+
+
+def read_plan(
+    plan: memoryview,
+    library_version: str,
+    host_code_allowed: bool = True,
+    threads: int = 1,
+    verify_weights: bool = True,
+) -> PlanContents:
+    """Read and check a whole plan in one call; PlanError naming the first problem.
+
+    The host-code gate comes first: a plan with host code is refused (`incompatible`) unless
+    `host_code_allowed`, before any byte of its host code is read. `verify_weights=False`
+    leaves the weights' checksum to the caller, who computes it while uploading them.
+    Nothing here infers shapes or runs a kernel: the work is linear in the plan's bytes.
+    """
+    header = read_header(plan)
+    if header.flags & PlanFlag.HAS_HOST_CODE and not host_code_allowed:
+        raise PlanError(
+            "the plan has the HAS_HOST_CODE flag: it carries host code "
+            f"({_host_code_names(plan, header)}), which this runtime refuses; set "
+            "Runtime.engine_host_code_allowed = True to allow it",
+            incompatible=True,
+        )
     for kind, section in header.sections.items():
-        if kind not in skip:
+        if verify_weights or kind != SectionKind.WEIGHTS:
             verify_section(plan, section, threads)
+    with paused_garbage_collection():
+        metadata = _metadata(plan, header)
+        checker = _Checker(metadata, header, plan)
+        host_code = checker.host_code(_obj(metadata, "metadata").get("host_code", []))
+        lean = [library for library in host_code if library.kind == LEAN_RUNTIME]
+        if (
+            lean
+            and header.flags & PlanFlag.VERSION_COMPATIBLE
+            and header.library_version != library_version
+        ):
+            return PlanContents(header, host_code, None, {}, lean[0])
+        program, layout = checker.program(host_code)
+    return PlanContents(header, host_code, program, layout)
 
 
 def verify_section(plan: memoryview, section: Section, threads: int = 1) -> None:
@@ -194,46 +247,70 @@ def verify_section(plan: memoryview, section: Section, threads: int = 1) -> None
         raise PlanError(f"section '{section.name}' is corrupted: its checksum does not match")
 
 
-def read_host_code(plan: memoryview, header: PlanHeader) -> list[HostLibrary]:
-    """Only the host-code libraries of a plan whose sections were verified: what a runtime
-    needs to decide how to run a plan (a version-compatible plan from another version may
-    hold metadata only its embedded lean runtime understands)."""
-    metadata = _metadata(plan, header)
-    return _Checker(metadata, header, plan).host_code(_obj(metadata, "metadata").get("host_code"))
+_active_readers = 0
+_collector_was_enabled = False
+_collector_lock = threading.Lock()
 
 
-def host_code_names(plan: memoryview, header: PlanHeader) -> list[str]:
+@contextlib.contextmanager
+def paused_garbage_collection() -> Iterator[None]:
+    """Python's cyclic collector off while a plan's metadata becomes objects: it would scan
+    them again and again as they are made, most of the time of reading a large plan. With
+    readers on several threads, the last one done turns it back on, if it was on."""
+    global _active_readers, _collector_was_enabled
+    with _collector_lock:
+        if _active_readers == 0:
+            _collector_was_enabled = gc.isenabled()
+            gc.disable()
+        _active_readers += 1
+    try:
+        yield
+    finally:
+        with _collector_lock:
+            _active_readers -= 1
+            if _active_readers == 0 and _collector_was_enabled:
+                gc.enable()
+
+
+def _host_code_names(plan: memoryview, header: PlanHeader) -> str:
     """The names the metadata gives the host-code libraries, read without touching the
-    host-code section (for messages about a plan whose host code is refused); [] when the
-    metadata cannot be read."""
+    host-code section (for the refusal message); 'unnamed libraries' when they cannot be read."""
     try:
         entries = _obj(_metadata(plan, header), "metadata").get("host_code")
     except PlanError:
-        return []
+        entries = None
     if not isinstance(entries, list):
-        return []
+        entries = []
     names = [entry.get("name") for entry in entries[:MAX_LIBRARIES] if isinstance(entry, dict)]
-    return [name[:MAX_NAME_LENGTH] for name in names if isinstance(name, str)]
-
-
-def read_program(
-    plan: memoryview, header: PlanHeader
-) -> tuple[Program, dict[int, tuple[int, int]]]:
-    """The program of a plan whose header was read and sections verified.
-
-    Returns the program, whose graph holds no constant data yet, and the constants' layout in
-    the weights section: value id -> (offset, nbytes).
-    """
-    return _Checker(_metadata(plan, header), header, plan).program()
+    names = [f"'{name[:MAX_NAME_LENGTH]}'" for name in names if isinstance(name, str)]
+    return ", ".join(names) if names else "unnamed libraries"
 
 
 def _metadata(plan: memoryview, header: PlanHeader) -> Any:
+    """The metadata as strict JSON (RFC 8259): no NaN or Infinity, no key twice in an object."""
     section = header.sections[SectionKind.METADATA]
     raw = plan[section.offset : section.offset + section.length]
     try:
-        return json.loads(bytes(raw).decode("utf-8"))
+        return json.loads(
+            bytes(raw).decode("utf-8"),
+            parse_constant=_refuse_constant,
+            object_pairs_hook=_unique_keys,
+        )
     except (ValueError, RecursionError) as error:  # ValueError: bad UTF-8, JSON or huge ints
         raise PlanError(f"metadata is not valid JSON: {error}") from None
+
+
+def _refuse_constant(token: str) -> None:
+    raise ValueError(f"{token} is not a JSON number")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise ValueError(f"key {twice!r} appears twice in one object")
+    return obj
 
 
 class _Checker:
@@ -244,35 +321,23 @@ class _Checker:
         self.header = header
         self.plan = plan
 
-    def program(self) -> tuple[Program, dict[int, tuple[int, int]]]:
+    def program(self, host_code: list[HostLibrary]) -> tuple[Program, dict[int, tuple[int, int]]]:
         meta = _obj(self.metadata, "metadata")
-        unknown = set(meta) - METADATA_KEYS
-        if unknown:
-            raise PlanError(f"metadata has unknown keys {sorted(unknown)}")
-        missing = METADATA_KEYS - set(meta)
-        if missing:
-            raise PlanError(f"metadata lacks {sorted(missing)}")
+        if meta.keys() != METADATA_KEYS:
+            unknown = set(meta) - METADATA_KEYS
+            if unknown:
+                raise PlanError(f"metadata has unknown keys {sorted(unknown)}")
+            raise PlanError(f"metadata lacks {sorted(METADATA_KEYS - set(meta))}")
         graph = Graph()
-        graph.values = [
-            self.value(v, f"values[{i}]") for i, v in enumerate(_list(meta["values"], "values"))
-        ]
+        graph.values = self.values(_list(meta["values"], "values"))
         count = len(graph.values)
-        graph.inputs = [
-            self.value_id(v, count, f"inputs[{i}]")
-            for i, v in enumerate(_list(meta["inputs"], "inputs"))
-        ]
-        graph.outputs = [
-            self.value_id(v, count, f"outputs[{i}]")
-            for i, v in enumerate(_list(meta["outputs"], "outputs"))
-        ]
+        graph.inputs = _value_ids(meta["inputs"], count, "inputs")
+        graph.outputs = _value_ids(meta["outputs"], count, "outputs")
         layout = self.constants(meta["constants"], graph)
-        graph.nodes = [
-            self.node(n, count, f"nodes[{i}]") for i, n in enumerate(_list(meta["nodes"], "nodes"))
-        ]
+        graph.nodes = self.nodes(_list(meta["nodes"], "nodes"), graph.values)
         self.check_dataflow(graph)
         profiles = self.profiles(meta["profiles"], graph)
         memory = self.memory(meta["memory"], graph)
-        host_code = self.host_code(meta["host_code"])
         name = _str(meta["name"], "name")
         if not isinstance(meta["tf32"], bool):
             raise PlanError(f"tf32 must be true or false, got {meta['tf32']!r}")
@@ -286,56 +351,83 @@ class _Checker:
             host_code,
             meta["tf32"],
         )
-        self.check_shapes(program)
         return program, layout
 
-    def value(self, item: Any, where: str) -> Value:
-        obj = _obj(item, where)
-        if set(obj) != {"name", "dtype", "shape"}:
-            raise PlanError(f"{where} must have exactly the keys name, dtype, shape")
-        dtype = obj["dtype"]
-        if not isinstance(dtype, str) or dtype not in DTYPES:
-            raise PlanError(f"{where}.dtype {dtype!r} is not a supported type")
-        return Value(
-            _str(obj["name"], f"{where}.name"), DTYPES[dtype], _dims(obj["shape"], f"{where}.shape")
-        )
+    @staticmethod
+    def values(items: list) -> list[Value]:
+        """The values; a quick check of each, and a precise message for the first that fails."""
+        values = []
+        for index, obj in enumerate(items):
+            if (
+                type(obj) is dict
+                and obj.keys() == VALUE_FIELDS
+                and type(name := obj["name"]) is str
+                and len(name) <= MAX_NAME_LENGTH
+                and type(obj["dtype"]) is str
+                and (dtype := DTYPES.get(obj["dtype"])) is not None
+                and type(shape := obj["shape"]) is list
+                and len(shape) <= MAX_RANK
+                and all(type(d) is int and UNKNOWN <= d <= MAX_TENSOR_BYTES for d in shape)
+            ):
+                values.append(Value(name, dtype, tuple(shape)))
+            else:
+                values.append(_value(obj, f"values[{index}]"))
+        return values
 
-    def value_id(self, item: Any, count: int, where: str) -> int:
-        if isinstance(item, bool) or not isinstance(item, int) or not 0 <= item < count:
-            raise PlanError(f"{where} = {item!r} is not a value id (the plan has {count} values)")
-        return item
-
-    def node(self, item: Any, count: int, where: str) -> Node:
-        obj = _obj(item, where)
-        if set(obj) != {"name", "op", "attrs", "inputs", "outputs"}:
-            raise PlanError(f"{where} must have exactly the keys name, op, attrs, inputs, outputs")
-        name = _str(obj["name"], f"{where}.name")
-        op = get_op(_str(obj["op"], f"{where}.op"))
-        if op is None:
-            raise PlanError(f"{where} (layer '{name}') uses unknown op {obj['op']!r}")
-        attrs = _obj(obj["attrs"], f"{where}.attrs")
-        try:
-            attrs = op.check_attrs(attrs)
-        except Exception as error:  # a schema check that fails otherwise must not crash either
-            raise PlanError(f"{where} (layer '{name}'): {error}") from None
-        inputs = [
-            None if v is None else self.value_id(v, count, f"{where}.inputs[{i}]")
-            for i, v in enumerate(_list(obj["inputs"], f"{where}.inputs"))
-        ]
-        outputs = [
-            self.value_id(v, count, f"{where}.outputs[{i}]")
-            for i, v in enumerate(_list(obj["outputs"], f"{where}.outputs"))
-        ]
-        low, high = op.num_inputs
-        if not low <= len(inputs) <= high or any(v is None for v in inputs[:low]):
-            raise PlanError(
-                f"{where} (layer '{name}'): op '{op.name}' takes {low} to {high} inputs"
-            )
-        if op.num_outputs >= 0 and len(outputs) != op.num_outputs:
-            raise PlanError(
-                f"{where} (layer '{name}'): op '{op.name}' has {op.num_outputs} outputs"
-            )
-        return Node(name, op.name, attrs, inputs, outputs)
+    @staticmethod
+    def nodes(items: list, values: list[Value]) -> list[Node]:
+        count = len(values)
+        nodes = []
+        checked_last: dict[str, tuple[dict, dict]] = {}
+        """Per op, the attrs of the last node and their checked form: layers of one kind
+        often share their attributes, and equal dicts compare faster than they check."""
+        for index, obj in enumerate(items):
+            where = f"nodes[{index}]"
+            if type(obj) is not dict or obj.keys() != NODE_FIELDS:
+                raise PlanError(
+                    f"{where} must be an object with exactly the keys name, op, attrs, inputs, outputs"
+                )
+            name = _str(obj["name"], f"{where}.name")
+            op = get_op(obj["op"]) if type(obj["op"]) is str else None
+            if op is None:
+                raise PlanError(f"{where} (layer '{name}') uses unknown op {obj['op']!r}")
+            attrs = _obj(obj["attrs"], f"{where}.attrs")
+            last = checked_last.get(op.name)
+            if last is not None and last[0] == attrs:
+                attrs = dict(last[1])
+            else:
+                try:
+                    checked = op.check_attrs(attrs)
+                except Exception as error:  # a schema check must not crash on any data
+                    raise PlanError(f"{where} (layer '{name}'): {error}") from None
+                checked_last[op.name] = (attrs, checked)
+                attrs = dict(checked)
+            inputs = obj["inputs"]
+            if type(inputs) is not list or not all(
+                v is None or (type(v) is int and 0 <= v < count) for v in inputs
+            ):
+                _value_ids(inputs, count, f"{where}.inputs", optional=True)
+            outputs = _value_ids(obj["outputs"], count, f"{where}.outputs")
+            low, high = op.num_inputs
+            if not low <= len(inputs) <= high or None in inputs[:low]:
+                raise PlanError(
+                    f"{where} (layer '{name}'): op '{op.name}' takes {low} to {high} inputs"
+                )
+            if op.num_outputs >= 0 and len(outputs) != op.num_outputs:
+                raise PlanError(
+                    f"{where} (layer '{name}'): op '{op.name}' has {op.num_outputs} outputs"
+                )
+            if op.checks_structure:
+                declared = [
+                    None if v is None else TensorMeta(values[v].dtype, values[v].shape)
+                    for v in inputs
+                ]
+                try:
+                    op.check_structure(attrs, declared)
+                except Exception as error:  # a structure check must not crash on any data
+                    raise PlanError(f"{where} (layer '{name}'): {error}") from None
+            nodes.append(Node(name, op.name, attrs, list(inputs), outputs))
+        return nodes
 
     def constants(self, items: Any, graph: Graph) -> dict[int, tuple[int, int]]:
         weights = self.header.sections.get(SectionKind.WEIGHTS)
@@ -351,7 +443,7 @@ class _Checker:
             obj = _obj(item, where)
             if set(obj) != {"value", "offset", "nbytes"}:
                 raise PlanError(f"{where} must have exactly the keys value, offset, nbytes")
-            value_id = self.value_id(obj["value"], len(graph.values), f"{where}.value")
+            value_id = _value_id(obj["value"], len(graph.values), f"{where}.value")
             offset = _int(obj["offset"], f"{where}.offset")
             nbytes = _int(obj["nbytes"], f"{where}.nbytes")
             value = graph.values[value_id]
@@ -420,13 +512,21 @@ class _Checker:
         dynamic = {name for name, value in inputs.items() if UNKNOWN in value.shape}
         profiles = []
         hosts = None
-        for index, item in enumerate(_list(items, "profiles")):
+        items = _list(items, "profiles")
+        if len(items) > MAX_PROFILES:
+            raise PlanError(f"the plan has {len(items)} profiles; at most {MAX_PROFILES}")
+        for index, item in enumerate(items):
             where = f"profiles[{index}]"
             shapes, values = {}, {}
             for name, ranges in _obj(item, where).items():
                 if name not in inputs:
                     raise PlanError(f"{where} names '{name}', which is not an engine input")
                 ranges = _obj(ranges, f"{where}['{name}']")
+                if name not in dynamic and VALUE_KEYS[0] not in ranges:
+                    raise PlanError(
+                        f"{where} gives shapes for input '{name}', which is neither dynamic nor "
+                        "a shape tensor"
+                    )
                 if set(ranges) not in ({"min", "opt", "max"}, {"min", "opt", "max", *VALUE_KEYS}):
                     raise PlanError(
                         f"{where}['{name}'] must have exactly min, opt, max (and the values_ keys "
@@ -462,6 +562,11 @@ class _Checker:
             profiles.append(Profile(shapes, values))
         if not profiles:
             raise PlanError("the plan has no optimization profile")
+        if not dynamic and not hosts and len(profiles) != 1:
+            raise PlanError(
+                f"the plan has {len(profiles)} profiles, but an engine without dynamic or "
+                "shape-tensor inputs has exactly one"
+            )
         return profiles
 
     @staticmethod
@@ -493,18 +598,22 @@ class _Checker:
             raise PlanError(f"memory.arena_size {arena_size} is larger than {MAX_ARENA_BYTES}")
         slots: dict[int, tuple[int, int]] = {}
         channels_last: set[int] = set()
+        activations = {v for node in graph.nodes for v in node.outputs} - set(graph.outputs)
         for index, entry in enumerate(_list(obj["slots"], "memory.slots")):
             where = f"memory.slots[{index}]"
             entry = _obj(entry, where)
-            if (
-                not {"value", "offset", "size"}
-                <= set(entry)
-                <= {"value", "offset", "size", "format"}
-            ):
+            if entry.keys() != SLOT_FIELDS and entry.keys() != SLOT_FIELDS | {"format"}:
                 raise PlanError(
                     f"{where} must have the keys value, offset, size (and optionally format)"
                 )
-            value_id = self.value_id(entry["value"], len(graph.values), f"{where}.value")
+            value_id = entry["value"]
+            if value_id not in activations or type(value_id) is not int:
+                raise PlanError(
+                    f"{where}.value = {value_id!r} is not an activation (a layer's output that "
+                    "is not an engine output)"
+                )
+            if value_id in slots:
+                raise PlanError(f"{where}: '{graph.values[value_id].name}' has a second slot")
             if "format" in entry:
                 if entry["format"] != "HWC" or len(graph.values[value_id].shape) != 4:
                     raise PlanError(
@@ -519,9 +628,6 @@ class _Checker:
                     f"{where}: bytes {offset} to {offset + size} do not fit the arena of {arena_size}"
                 )
             slots[value_id] = (offset, size)
-        io_or_constant = set(graph.inputs) | set(graph.outputs) | set(graph.constants)
-        if set(slots) & io_or_constant:
-            raise PlanError("memory slots are given to engine inputs, outputs or constants")
         memory = MemoryPlan(arena_size, slots, frozenset(channels_last))
         memory.views = self.views(obj.get("views", []), graph, memory)
         _check_slot_lifetimes(graph, memory)
@@ -534,7 +640,7 @@ class _Checker:
             where = f"memory.views[{index}]"
             if not isinstance(pair, list) or len(pair) != 2:
                 raise PlanError(f"{where} must be a [value, source] pair")
-            value_id, source = (self.value_id(v, len(graph.values), where) for v in pair)
+            value_id, source = (_value_id(v, len(graph.values), where) for v in pair)
             views[value_id] = source
         io_or_constant = set(graph.inputs) | set(graph.outputs) | set(graph.constants)
         taken = set(views) & (io_or_constant | set(memory.slots))
@@ -596,74 +702,6 @@ class _Checker:
                 )
             libraries.append(library)
         return libraries
-
-    def check_shapes(self, program: Program) -> None:
-        """Infer every profile's extreme shapes: the graph must be consistent and fit its slots."""
-        graph = program.graph
-        names = {graph.values[v].name: v for v in graph.inputs}
-        for index, profile in enumerate(program.profiles):
-            for pick in (0, 2):
-                shapes = {names[name]: triple[pick] for name, triple in profile.shapes.items()}
-                values = {
-                    names[name]: torch.tensor(triple[pick], dtype=torch.int64)
-                    for name, triple in profile.values.items()
-                }
-                try:
-                    metas = infer_graph(graph, shapes, values)
-                except GraphError as error:
-                    raise PlanError(f"profile {index}: {error}") from None
-                except Exception as error:  # a hostile graph must not escape as a crash
-                    raise PlanError(f"profile {index}: shape inference failed: {error!r}") from None
-                self.check_declared(graph, metas, index)
-                self.check_unslotted(program, metas)
-                for value_id, (_, size) in program.memory.slots.items():
-                    meta = metas[value_id]
-                    if meta is None or UNKNOWN in meta.shape:
-                        raise PlanError(
-                            f"'{graph.values[value_id].name}' has no static shape in profile {index}"
-                        )
-                    needed = tensor_bytes(meta.dtype, meta.shape)
-                    if needed > size:
-                        raise PlanError(
-                            f"'{graph.values[value_id].name}' does not fit its memory slot in "
-                            f"profile {index}: it needs {needed} bytes, the slot has {size}"
-                        )
-                for value_id in graph.outputs + graph.inputs:
-                    meta = metas[value_id]
-                    if tensor_bytes(meta.dtype, meta.shape) > MAX_TENSOR_BYTES:
-                        raise PlanError(
-                            f"'{graph.values[value_id].name}' is larger than {MAX_TENSOR_BYTES} bytes"
-                        )
-
-    @staticmethod
-    def check_unslotted(program: Program, metas: list) -> None:
-        """Activations without an arena slot are exactly those whose shapes depend on data."""
-        graph = program.graph
-        exempt = set(graph.inputs) | set(graph.outputs) | set(graph.constants)
-        exempt |= set(program.memory.slots) | set(program.memory.views)
-        for node in graph.nodes:
-            for value_id in node.outputs:
-                if value_id not in exempt and metas[value_id].is_static:
-                    raise PlanError(
-                        f"activation '{graph.values[value_id].name}' has no memory slot"
-                    )
-
-    @staticmethod
-    def check_declared(graph: Graph, metas: list, profile_index: int) -> None:
-        """Every layer output has the type and the fixed dims its value declares."""
-        for node in graph.nodes:
-            for value_id in node.outputs:
-                value, meta = graph.values[value_id], metas[value_id]
-                fits = len(meta.shape) == len(value.shape) and all(
-                    declared in (UNKNOWN, d)
-                    for d, declared in zip(meta.shape, value.shape, strict=True)
-                )
-                if meta.dtype != value.dtype or not fits:
-                    raise PlanError(
-                        f"'{value.name}' is declared {value.dtype.name} {list(value.shape)} but "
-                        f"layer '{node.name}' makes it {meta.dtype.name} {list(meta.shape)} "
-                        f"in profile {profile_index}"
-                    )
 
 
 def _check_slot_lifetimes(graph: Graph, memory: MemoryPlan) -> None:
@@ -752,3 +790,31 @@ def _dims(item: Any, where: str) -> tuple[int, ...]:
         if isinstance(d, bool) or not isinstance(d, int) or d < UNKNOWN or d > MAX_TENSOR_BYTES:
             raise PlanError(f"{where} = {dims!r} has an invalid dimension")
     return tuple(dims)
+
+
+def _value_ids(item: Any, count: int, where: str, optional: bool = False) -> list[int]:
+    """A list of value ids (null allowed where `optional`, for absent op inputs)."""
+    items = _list(item, where)
+    for index, v in enumerate(items):
+        if not (optional and v is None):
+            _value_id(v, count, f"{where}[{index}]")
+    return items
+
+
+def _value(item: Any, where: str) -> Value:
+    """A value entry, each field checked in turn (`values` tries a quicker check first)."""
+    obj = _obj(item, where)
+    if obj.keys() != VALUE_FIELDS:
+        raise PlanError(f"{where} must have exactly the keys name, dtype, shape")
+    dtype = obj["dtype"]
+    if not isinstance(dtype, str) or dtype not in DTYPES:
+        raise PlanError(f"{where}.dtype {dtype!r} is not a supported type")
+    return Value(
+        _str(obj["name"], f"{where}.name"), DTYPES[dtype], _dims(obj["shape"], f"{where}.shape")
+    )
+
+
+def _value_id(item: Any, count: int, where: str) -> int:
+    if type(item) is not int or not 0 <= item < count:
+        raise PlanError(f"{where} = {item!r} is not a value id (the plan has {count} values)")
+    return item

@@ -117,9 +117,9 @@ class IPluginRegistry:
             return None
         return library
 
-    def register_library(self, library: PluginLibrary, api: str) -> bool:
-        """Register every creator of a loaded library, or none (False, reported) if one of
-        them is already registered."""
+    def register_library(self, library: PluginLibrary, api: str, reporter: Any = None) -> bool:
+        """Register every creator of a loaded library, or none (False, reported to `reporter`,
+        by default this registry) if one of them is already registered."""
         with self._lock:
             taken = [
                 creator
@@ -132,7 +132,7 @@ class IPluginRegistry:
                     for c in taken
                 )
                 report_error(
-                    self,
+                    self if reporter is None else reporter,
                     ErrorCodeTRT.INVALID_ARGUMENT,
                     api,
                     f"library '{library.name}' provides plugins already registered: {names}",

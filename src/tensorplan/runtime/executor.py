@@ -18,6 +18,7 @@ from ..ir import Node, Program, infer_graph, infer_node_named
 from ..ops import get_op
 from ..ops.base import Op, TensorMeta
 from ..ops.shaping import Shuffle
+from ..plan.shape_checks import check_inferred
 
 SHAPE_CACHE_SIZE = 32
 
@@ -61,7 +62,8 @@ class Executor:
         host_values: Mapping[int, torch.Tensor] | None = None,
     ) -> list[TensorMeta]:
         """Metas of every value for these input shapes and shape-tensor input values (cached);
-        GraphError when they do not fit."""
+        GraphError when they do not fit, or break what the plan declares (plan/shape_checks.py:
+        the plan reader does not infer shapes, so this is where they are checked)."""
         host_values = host_values or {}
         key = (
             tuple(input_shapes),
@@ -72,6 +74,7 @@ class Executor:
             graph = self.program.graph
             shapes = dict(zip(graph.inputs, input_shapes, strict=True))
             metas = infer_graph(graph, shapes, host_values)
+            check_inferred(self.program, metas)
             if len(self._shapes) >= SHAPE_CACHE_SIZE:
                 self._shapes.pop(next(iter(self._shapes)))
             self._shapes[key] = metas

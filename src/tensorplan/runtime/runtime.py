@@ -6,6 +6,7 @@ import contextlib
 import itertools
 import os
 import sys
+import threading
 import warnings
 import weakref
 from concurrent.futures import ThreadPoolExecutor
@@ -15,16 +16,9 @@ from ..device import execution_device, host_bytes
 from ..errors import report_error
 from ..logging import ILogger
 from ..memory import IGpuAllocator, allocate
-from ..plan.format import PlanError, PlanFlag, SectionKind
+from ..plan.format import PlanError, SectionKind
 from ..plan.host_code import LEAN_RUNTIME, HostLibrary
-from ..plan.reader import (
-    host_code_names,
-    read_header,
-    read_host_code,
-    read_program,
-    verify_section,
-    verify_sections,
-)
+from ..plan.reader import read_plan, verify_section
 from ..plugins.library import LibraryError, PluginLibrary, open_library
 from ..plugins.registry import IPluginRegistry, get_plugin_registry
 from ..types import ErrorCodeTRT, TempfileControlFlag
@@ -61,6 +55,7 @@ class Runtime:
         self._number = next(_runtime_numbers)
         self._host_libraries: dict[str, PluginLibrary] = {}
         """Plugin libraries loaded from plans' host code, by sha256 (each loaded once)."""
+        self._host_code_lock = threading.Lock()
         self._module_names: list[str] = []
         weakref.finalize(self, _forget_modules, self._module_names)
 
@@ -181,26 +176,13 @@ class Runtime:
         """
         try:
             plan = self._plan_bytes(serialized_engine)
-            header = read_header(plan)
-            has_host_code = bool(header.flags & PlanFlag.HAS_HOST_CODE)
-            if has_host_code and not self.engine_host_code_allowed:
-                report_error(
-                    self,
-                    ErrorCodeTRT.FAILED_INITIALIZATION,
-                    DESERIALIZE,
-                    "the plan has the HAS_HOST_CODE flag: it carries host code "
-                    f"({_names(plan, header)}), which this runtime refuses; set "
-                    "Runtime.engine_host_code_allowed = True to allow it",
-                    category="API Usage Error",
-                )
-                return None
-            verify_sections(plan, header, self._max_threads, skip=frozenset({SectionKind.WEIGHTS}))
-            host_code = read_host_code(plan, header) if has_host_code else []
-            lean = [library for library in host_code if library.kind == LEAN_RUNTIME]
-            compatible = header.flags & PlanFlag.VERSION_COMPATIBLE
-            if lean and compatible and header.library_version != __version__:
-                return self._deserialize_with_lean_runtime(plan, header, lean[0])
-            program, layout = read_program(plan, header)
+            contents = read_plan(
+                plan,
+                __version__,
+                host_code_allowed=self.engine_host_code_allowed,
+                threads=self._max_threads,
+                verify_weights=False,
+            )
         except PlanError as error:
             if error.incompatible:
                 report_error(
@@ -215,6 +197,9 @@ class Runtime:
                     self, ErrorCodeTRT.UNSPECIFIED_ERROR, DESERIALIZE, str(error), "Serialization"
                 )
             return None
+        if contents.lean_runtime is not None:
+            return self._deserialize_with_lean_runtime(plan, contents.header, contents.lean_runtime)
+        program, header = contents.program, contents.header
         if not self._load_plugin_libraries(program.host_code):
             return None
         device = execution_device()
@@ -228,7 +213,7 @@ class Runtime:
         if size and not self._upload_weights(plan, weights, allocation):
             allocation.release()
             return None
-        return ICudaEngine(self, program, allocation, layout)
+        return ICudaEngine(self, program, allocation, contents.layout)
 
     def _upload_weights(self, plan: memoryview, weights: Any, allocation: Any) -> bool:
         """Copy the weights section to the device while its checksum is computed (on up to
@@ -251,29 +236,34 @@ class Runtime:
     # -- host code ----------------------------------------------------------------------------
 
     def _load_plugin_libraries(self, libraries: list[HostLibrary]) -> bool:
-        """Load the plan's plugin libraries (once per runtime) and register their creators in
-        this runtime's registry only; False with a reported error when one cannot be."""
-        for library in libraries:
-            if library.kind == LEAN_RUNTIME or library.sha256 in self._host_libraries:
-                continue
-            module_name = f"_tensorplan_hostcode_{library.sha256[:16]}_{self._number}"
-            try:
-                loaded = load_host_library(
-                    library,
-                    self._tempfile_control_flags,
-                    self._temporary_directory,
-                    lambda path, library=library, module_name=module_name: open_library(
-                        library.kind, path, library.name, module_name
-                    ),
-                )
-            except (HostCodeError, LibraryError) as error:
-                report_error(self, ErrorCodeTRT.FAILED_INITIALIZATION, DESERIALIZE, str(error))
-                return False
-            if not self._plugin_registry.register_library(loaded, DESERIALIZE):
-                return False
-            if loaded.module_name:
-                self._module_names.append(loaded.module_name)
-            self._host_libraries[library.sha256] = loaded
+        """Load the plan's plugin libraries (once per runtime, also when several threads
+        deserialize at once) and register their creators in this runtime's registry only;
+        False with a reported error when one cannot be."""
+        with self._host_code_lock:
+            for library in libraries:
+                if library.kind == LEAN_RUNTIME or library.sha256 in self._host_libraries:
+                    continue
+                if not self._load_plugin_library(library):
+                    return False
+        return True
+
+    def _load_plugin_library(self, library: HostLibrary) -> bool:
+        module_name = f"_tensorplan_hostcode_{library.sha256[:16]}_{self._number}"
+        try:
+            loaded = load_host_library(
+                library,
+                self._tempfile_control_flags,
+                self._temporary_directory,
+                lambda path: open_library(library.kind, path, library.name, module_name),
+            )
+        except (HostCodeError, LibraryError) as error:
+            report_error(self, ErrorCodeTRT.FAILED_INITIALIZATION, DESERIALIZE, str(error))
+            return False
+        if not self._plugin_registry.register_library(loaded, DESERIALIZE, reporter=self):
+            return False
+        if loaded.module_name:
+            self._module_names.append(loaded.module_name)
+        self._host_libraries[library.sha256] = loaded
         return True
 
     def _deserialize_with_lean_runtime(
@@ -351,12 +341,6 @@ class Runtime:
             with contextlib.suppress(TypeError, ValueError):  # formats cast() does not know
                 return view.cast("B")
         return memoryview(view.tobytes())
-
-
-def _names(plan: memoryview, header: Any) -> str:
-    """The host-code libraries a plan lists, for the refusal message (their names only)."""
-    names = host_code_names(plan, header)
-    return ", ".join(f"'{name}'" for name in names) if names else "unnamed libraries"
 
 
 def _read_file(path: str) -> bytes:
