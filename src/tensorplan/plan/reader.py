@@ -23,7 +23,7 @@ import torch
 
 from ..device import TORCH_DTYPES, torch_dtype
 from ..ir import Graph, MemoryPlan, Node, Profile, Program, Value
-from ..ops import get_op
+from ..ops import REGISTRY
 from ..ops.base import MAX_HOST_VALUE_BYTES, UNKNOWN, TensorMeta, tensor_bytes
 from ..types import DataType
 from .checksum import crc32
@@ -62,6 +62,7 @@ METADATA_KEYS = {
 VALUE_FIELDS = {"name", "dtype", "shape"}
 NODE_FIELDS = {"name", "op", "attrs", "inputs", "outputs"}
 SLOT_FIELDS = {"value", "offset", "size"}
+SLOT_FORMAT_FIELDS = SLOT_FIELDS | {"format"}
 
 
 @dataclass
@@ -382,40 +383,46 @@ class _Checker:
         """Per op, the attrs of the last node and their checked form: layers of one kind
         often share their attributes, and equal dicts compare faster than they check."""
         for index, obj in enumerate(items):
-            where = f"nodes[{index}]"
             if type(obj) is not dict or obj.keys() != NODE_FIELDS:
                 raise PlanError(
-                    f"{where} must be an object with exactly the keys name, op, attrs, inputs, outputs"
+                    f"nodes[{index}] must be an object with exactly the keys name, op, attrs, "
+                    "inputs, outputs"
                 )
-            name = _str(obj["name"], f"{where}.name")
-            op = get_op(obj["op"]) if type(obj["op"]) is str else None
+            name, attrs, inputs = obj["name"], obj["attrs"], obj["inputs"]
+            if type(name) is not str or len(name) > MAX_NAME_LENGTH:
+                _str(name, f"nodes[{index}].name")
+            op = REGISTRY.get(obj["op"]) if type(obj["op"]) is str else None
             if op is None:
-                raise PlanError(f"{where} (layer '{name}') uses unknown op {obj['op']!r}")
-            attrs = _obj(obj["attrs"], f"{where}.attrs")
+                raise PlanError(f"nodes[{index}] (layer '{name}') uses unknown op {obj['op']!r}")
+            if type(attrs) is not dict:
+                _obj(attrs, f"nodes[{index}].attrs")
             last = checked_last.get(op.name)
             if last is not None and last[0] == attrs:
-                attrs = dict(last[1])
+                attrs = last[1].copy()
             else:
                 try:
                     checked = op.check_attrs(attrs)
                 except Exception as error:  # a schema check must not crash on any data
-                    raise PlanError(f"{where} (layer '{name}'): {error}") from None
+                    raise PlanError(f"nodes[{index}] (layer '{name}'): {error}") from None
                 checked_last[op.name] = (attrs, checked)
-                attrs = dict(checked)
-            inputs = obj["inputs"]
+                attrs = checked.copy()
             if type(inputs) is not list or not all(
                 v is None or (type(v) is int and 0 <= v < count) for v in inputs
             ):
-                _value_ids(inputs, count, f"{where}.inputs", optional=True)
-            outputs = _value_ids(obj["outputs"], count, f"{where}.outputs")
+                _value_ids(inputs, count, f"nodes[{index}].inputs", optional=True)
+            outputs = obj["outputs"]
+            if type(outputs) is not list or not all(
+                type(v) is int and 0 <= v < count for v in outputs
+            ):
+                _value_ids(outputs, count, f"nodes[{index}].outputs")
             low, high = op.num_inputs
             if not low <= len(inputs) <= high or None in inputs[:low]:
                 raise PlanError(
-                    f"{where} (layer '{name}'): op '{op.name}' takes {low} to {high} inputs"
+                    f"nodes[{index}] (layer '{name}'): op '{op.name}' takes {low} to {high} inputs"
                 )
             if op.num_outputs >= 0 and len(outputs) != op.num_outputs:
                 raise PlanError(
-                    f"{where} (layer '{name}'): op '{op.name}' has {op.num_outputs} outputs"
+                    f"nodes[{index}] (layer '{name}'): op '{op.name}' has {op.num_outputs} outputs"
                 )
             if op.checks_structure:
                 declared = [
@@ -425,7 +432,7 @@ class _Checker:
                 try:
                     op.check_structure(attrs, declared)
                 except Exception as error:  # a structure check must not crash on any data
-                    raise PlanError(f"{where} (layer '{name}'): {error}") from None
+                    raise PlanError(f"nodes[{index}] (layer '{name}'): {error}") from None
             nodes.append(Node(name, op.name, attrs, list(inputs), outputs))
         return nodes
 
@@ -600,32 +607,37 @@ class _Checker:
         channels_last: set[int] = set()
         activations = {v for node in graph.nodes for v in node.outputs} - set(graph.outputs)
         for index, entry in enumerate(_list(obj["slots"], "memory.slots")):
-            where = f"memory.slots[{index}]"
-            entry = _obj(entry, where)
-            if entry.keys() != SLOT_FIELDS and entry.keys() != SLOT_FIELDS | {"format"}:
+            if type(entry) is not dict or (
+                entry.keys() != SLOT_FIELDS and entry.keys() != SLOT_FORMAT_FIELDS
+            ):
                 raise PlanError(
-                    f"{where} must have the keys value, offset, size (and optionally format)"
+                    f"memory.slots[{index}] must be an object with the keys value, offset, size "
+                    "(and optionally format)"
                 )
-            value_id = entry["value"]
-            if value_id not in activations or type(value_id) is not int:
+            value_id, offset, size = entry["value"], entry["offset"], entry["size"]
+            if type(value_id) is not int or value_id not in activations:
                 raise PlanError(
-                    f"{where}.value = {value_id!r} is not an activation (a layer's output that "
-                    "is not an engine output)"
+                    f"memory.slots[{index}].value = {value_id!r} is not an activation (a "
+                    "layer's output that is not an engine output)"
                 )
             if value_id in slots:
-                raise PlanError(f"{where}: '{graph.values[value_id].name}' has a second slot")
+                raise PlanError(
+                    f"memory.slots[{index}]: '{graph.values[value_id].name}' has a second slot"
+                )
             if "format" in entry:
                 if entry["format"] != "HWC" or len(graph.values[value_id].shape) != 4:
                     raise PlanError(
-                        f"{where}.format must be 'HWC', for a 4D tensor, got {entry['format']!r} "
-                        f"for {list(graph.values[value_id].shape)}"
+                        f"memory.slots[{index}].format must be 'HWC', for a 4D tensor, got "
+                        f"{entry['format']!r} for {list(graph.values[value_id].shape)}"
                     )
                 channels_last.add(value_id)
-            offset = _int(entry["offset"], f"{where}.offset")
-            size = _int(entry["size"], f"{where}.size")
+            if type(offset) is not int or type(size) is not int or offset < 0 or size < 0:
+                _int(offset, f"memory.slots[{index}].offset")
+                _int(size, f"memory.slots[{index}].size")
             if offset % CONSTANT_ALIGNMENT or offset + size > arena_size:
                 raise PlanError(
-                    f"{where}: bytes {offset} to {offset + size} do not fit the arena of {arena_size}"
+                    f"memory.slots[{index}]: bytes {offset} to {offset + size} do not fit the "
+                    f"arena of {arena_size}"
                 )
             slots[value_id] = (offset, size)
         memory = MemoryPlan(arena_size, slots, frozenset(channels_last))
@@ -707,33 +719,37 @@ class _Checker:
 def _check_slot_lifetimes(graph: Graph, memory: MemoryPlan) -> None:
     """Activations alive at the same time (directly or through views) do not share arena
     bytes (O(n log n) sweep)."""
-    slots = memory.slots
+    slots, views = memory.slots, memory.views
     last_use = {}
     for index, node in enumerate(graph.nodes):
         for value_id in node.inputs:
-            storage = None if value_id is None else memory.storage_of(value_id)
-            if storage in slots:
-                last_use[storage] = index
+            if value_id in views:
+                value_id = memory.storage_of(value_id)
+            if value_id in slots:
+                last_use[value_id] = index
     expiring: dict[int, list[int]] = {}
     live: list[tuple[int, int, int]] = []  # (offset, end, value id), disjoint, sorted
     for index, node in enumerate(graph.nodes):
         for value_id in node.outputs:
-            offset, size = slots.get(value_id, (0, 0))
-            if not size:
+            slot = slots.get(value_id)
+            if slot is None or not slot[1]:
                 continue
-            position = bisect.bisect_left(live, (offset, offset + size, value_id))
-            for neighbour in live[max(position - 1, 0) : position + 1]:
-                if neighbour[0] < offset + size and offset < neighbour[1]:
+            offset, end = slot[0], slot[0] + slot[1]
+            entry = (offset, end, value_id)
+            position = bisect.bisect_left(live, entry)
+            before = live[position - 1] if position else None
+            after = live[position] if position < len(live) else None
+            for neighbour in (before, after):
+                if neighbour is not None and neighbour[0] < end and offset < neighbour[1]:
                     raise PlanError(
                         f"activations '{graph.values[neighbour[2]].name}' and "
                         f"'{graph.values[value_id].name}' are alive at layer '{node.name}' "
                         "but share bytes of the arena"
                     )
-            live.insert(position, (offset, offset + size, value_id))
-            expiring.setdefault(max(last_use.get(value_id, index), index), []).append(value_id)
-        for value_id in expiring.pop(index, []):
-            offset, size = slots[value_id]
-            del live[bisect.bisect_left(live, (offset, offset + size, value_id))]
+            live.insert(position, entry)
+            expiring.setdefault(max(last_use.get(value_id, index), index), []).append(entry)
+        for entry in expiring.pop(index, ()):
+            del live[bisect.bisect_left(live, entry)]
 
 
 def _check_padding(plan: memoryview, table_end: int, ordered: list[Section]) -> None:

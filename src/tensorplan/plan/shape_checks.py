@@ -25,7 +25,8 @@ def check_inferred(program: Program, metas: list[TensorMeta]) -> None:
         for value_id in node.outputs:
             value, meta = graph.values[value_id], metas[value_id]
             fits = len(meta.shape) == len(value.shape) and all(
-                declared in (UNKNOWN, d) for d, declared in zip(meta.shape, value.shape, strict=True)
+                declared in (UNKNOWN, d)
+                for d, declared in zip(meta.shape, value.shape, strict=True)
             )
             if meta.dtype != value.dtype or not fits:
                 raise GraphError(
