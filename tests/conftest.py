@@ -1,11 +1,16 @@
-"""Shared fixtures: a logger that records, an error recorder, and GPU-test skipping."""
+"""Shared fixtures: a logger that records, an error recorder, GPU-test skipping, and the
+independent spec reader run on every plan the suite builds or serializes."""
 
 from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
 
 import pytest
 import torch
 
 import tensorplan as trt
+from plan.spec_reader import SpecError, check_plan
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -15,6 +20,39 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def plans_follow_the_specification() -> Iterator[None]:
+    """Wrap (once, for the session) the two methods that return plans, so that every plan the
+    suite makes is read by tests/plan/spec_reader.py too; wrappers already there are kept."""
+    with pytest.MonkeyPatch.context() as patch:
+        for owner, name in (
+            (trt.Builder, "build_serialized_network"),
+            (trt.ICudaEngine, "serialize"),
+        ):
+            patch.setattr(owner, name, _checked_by_spec_reader(getattr(owner, name)))
+        yield
+
+
+def _checked_by_spec_reader(method: Callable) -> Callable:
+    @functools.wraps(method)
+    def checked(*args, **kwargs):
+        plan = method(*args, **kwargs)
+        refusal = None
+        try:
+            if plan is not None:
+                check_plan(plan)
+        except SpecError as error:
+            refusal = str(error)
+        if refusal is not None:  # pytest.fail escapes the `except Exception` of any caller
+            pytest.fail(
+                f"{method.__name__} returned a plan that docs/plan-format.md refuses: {refusal}",
+                pytrace=False,
+            )
+        return plan
+
+    return checked
 
 
 class RecordingLogger(trt.ILogger):
