@@ -282,20 +282,24 @@ def _host_code_names(plan: memoryview, header: PlanHeader) -> str:
         entries = None
     if not isinstance(entries, list):
         entries = []
-    names = [entry.get("name") for entry in entries[:MAX_LIBRARIES] if isinstance(entry, dict)]
+    names = [dict(entry).get("name") for entry in entries[:MAX_LIBRARIES] if type(entry) is tuple]
     names = [f"'{name[:MAX_NAME_LENGTH]}'" for name in names if isinstance(name, str)]
     return ", ".join(names) if names else "unnamed libraries"
 
 
 def _metadata(plan: memoryview, header: PlanHeader) -> Any:
-    """The metadata as strict JSON (RFC 8259): no NaN or Infinity, no key twice in an object."""
+    """The metadata as strict JSON (RFC 8259): no NaN or Infinity.
+
+    Objects come back as tuples of (key, value) pairs, which the checker turns into dicts
+    (`_obj`), refusing a key given twice, as it reaches them: a C-made tuple costs less than a
+    Python hook per object, and a list the checker refuses by its length (a million empty
+    profiles, say) is never converted at all.
+    """
     section = header.sections[SectionKind.METADATA]
     raw = plan[section.offset : section.offset + section.length]
     try:
         return json.loads(
-            bytes(raw).decode("utf-8"),
-            parse_constant=_refuse_constant,
-            object_pairs_hook=_unique_keys,
+            bytes(raw).decode("utf-8"), parse_constant=_refuse_constant, object_pairs_hook=tuple
         )
     except (ValueError, RecursionError) as error:  # ValueError: bad UTF-8, JSON or huge ints
         raise PlanError(f"metadata is not valid JSON: {error}") from None
@@ -303,15 +307,6 @@ def _metadata(plan: memoryview, header: PlanHeader) -> Any:
 
 def _refuse_constant(token: str) -> None:
     raise ValueError(f"{token} is not a JSON number")
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        seen: set[str] = set()
-        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
-        raise ValueError(f"key {twice!r} appears twice in one object")
-    return obj
 
 
 class _Checker:
@@ -358,9 +353,11 @@ class _Checker:
     def values(items: list) -> list[Value]:
         """The values; a quick check of each, and a precise message for the first that fails."""
         values = []
-        for index, obj in enumerate(items):
+        for index, pairs in enumerate(items):
+            obj = dict(pairs) if type(pairs) is tuple else None
             if (
-                type(obj) is dict
+                obj is not None
+                and len(obj) == len(pairs)
                 and obj.keys() == VALUE_FIELDS
                 and type(name := obj["name"]) is str
                 and len(name) <= MAX_NAME_LENGTH
@@ -372,7 +369,7 @@ class _Checker:
             ):
                 values.append(Value(name, dtype, tuple(shape)))
             else:
-                values.append(_value(obj, f"values[{index}]"))
+                values.append(_value(pairs, f"values[{index}]"))
         return values
 
     @staticmethod
@@ -382,8 +379,9 @@ class _Checker:
         checked_last: dict[str, tuple[dict, dict]] = {}
         """Per op, the attrs of the last node and their checked form: layers of one kind
         often share their attributes, and equal dicts compare faster than they check."""
-        for index, obj in enumerate(items):
-            if type(obj) is not dict or obj.keys() != NODE_FIELDS:
+        for index, pairs in enumerate(items):
+            obj = _obj(pairs, f"nodes[{index}]")
+            if obj.keys() != NODE_FIELDS:
                 raise PlanError(
                     f"nodes[{index}] must be an object with exactly the keys name, op, attrs, "
                     "inputs, outputs"
@@ -394,17 +392,19 @@ class _Checker:
             op = REGISTRY.get(obj["op"]) if type(obj["op"]) is str else None
             if op is None:
                 raise PlanError(f"nodes[{index}] (layer '{name}') uses unknown op {obj['op']!r}")
-            if type(attrs) is not dict:
-                _obj(attrs, f"nodes[{index}].attrs")
             last = checked_last.get(op.name)
             if last is not None and last[0] == attrs:
                 attrs = last[1].copy()
             else:
+                raw_attrs, where = attrs, f"nodes[{index}].attrs"
                 try:
-                    checked = op.check_attrs(attrs)
+                    plain = {key: _plain(v, where) for key, v in _obj(attrs, where).items()}
+                    checked = op.check_attrs(plain)
+                except PlanError:
+                    raise
                 except Exception as error:  # a schema check must not crash on any data
                     raise PlanError(f"nodes[{index}] (layer '{name}'): {error}") from None
-                checked_last[op.name] = (attrs, checked)
+                checked_last[op.name] = (raw_attrs, checked)
                 attrs = checked.copy()
             if type(inputs) is not list or not all(
                 v is None or (type(v) is int and 0 <= v < count) for v in inputs
@@ -607,9 +607,8 @@ class _Checker:
         channels_last: set[int] = set()
         activations = {v for node in graph.nodes for v in node.outputs} - set(graph.outputs)
         for index, entry in enumerate(_list(obj["slots"], "memory.slots")):
-            if type(entry) is not dict or (
-                entry.keys() != SLOT_FIELDS and entry.keys() != SLOT_FORMAT_FIELDS
-            ):
+            entry = _obj(entry, f"memory.slots[{index}]")
+            if entry.keys() != SLOT_FIELDS and entry.keys() != SLOT_FORMAT_FIELDS:
                 raise PlanError(
                     f"memory.slots[{index}] must be an object with the keys value, offset, size "
                     "(and optionally format)"
@@ -773,8 +772,24 @@ def _host_copy(data: memoryview, value: Value) -> torch.Tensor:
 
 
 def _obj(item: Any, where: str) -> dict:
-    if not isinstance(item, dict):
+    """A JSON object of the metadata (a tuple of pairs, see `_metadata`) as a dict."""
+    if type(item) is not tuple:
         raise PlanError(f"{where} must be a JSON object")
+    obj = dict(item)
+    if len(obj) != len(item):
+        seen: set[str] = set()
+        twice = next(key for key, _ in item if key in seen or seen.add(key))
+        raise PlanError(f"{where}: key {twice!r} appears twice (JSON objects have unique keys)")
+    return obj
+
+
+def _plain(item: Any, where: str) -> Any:
+    """An attribute value with its JSON objects as dicts, nested ones too (op schemas read
+    plain data)."""
+    if type(item) is tuple:
+        return {key: _plain(value, where) for key, value in _obj(item, where).items()}
+    if type(item) is list:
+        return [_plain(value, where) for value in item]
     return item
 
 
