@@ -127,3 +127,15 @@ def test_loading_infers_no_shape_and_runs_no_kernel(logger, monkeypatch):
     assert all(engine is not None for engine in engines), logger.errors
     x = np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3)
     np.testing.assert_array_equal(run(engines[2], {"x": x})["y"], np.maximum(x, 0))
+
+
+def test_bytes_of_the_weights_no_constant_covers_are_zero(logger):
+    parts = planedit.sections(valid_plan())
+    weights = next(part for part in parts if part.kind == planedit.WEIGHTS)
+    first = min(planedit.metadata(valid_plan())["constants"], key=lambda c: c["offset"])
+    gap = first["offset"] + first["nbytes"]
+    data = bytearray(weights.data)
+    data[gap] = 7
+    weights.data = bytes(data)
+    plan = planedit.assemble(parts)
+    assert f"not zero at byte {gap}, which no constant covers" in refuse(plan, logger)

@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 
 import tensorplan as trt
-from conftest import RecordingErrorRecorder
 from helpers import build_plan, run
 from plan.planedit import HAS_HOST_CODE, HOST_CODE, header, metadata, table, with_entry
 from tensorplan.plan import reader as plan_reader
@@ -418,14 +417,15 @@ def test_threads_deserializing_one_host_code_plan_load_its_library_once(plan, lo
     check_runs(engines[0])
 
 
-def test_a_library_whose_plugins_are_taken_is_reported_to_the_runtimes_recorder(plan, logger):
+def test_a_library_whose_plugins_are_taken_is_reported_to_the_runtimes_recorder(
+    plan, logger, recorder
+):
     """The registry's refusal reaches the error recorder of the runtime that deserializes."""
     first = runtime_for(logger)
     assert first.deserialize_cuda_engine(plan) is not None
     second = runtime_for(logger)
     creator = first.get_plugin_registry().get_creator("HostScaler", "1", "hc")
     assert second.get_plugin_registry().register_creator(creator, "hc")
-    recorder = RecordingErrorRecorder()
     second.error_recorder = recorder
     assert second.deserialize_cuda_engine(plan) is None
     ((code, desc),) = recorder.errors

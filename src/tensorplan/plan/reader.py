@@ -481,7 +481,23 @@ class _Checker:
         for (a_start, a_size), (b_start, _) in itertools.pairwise(ranges):
             if a_start + a_size > b_start:
                 raise PlanError(f"constants at weights offsets {a_start} and {b_start} overlap")
+        if weights is not None:
+            self.check_weights_padding(weights, ranges)
         return layout
+
+    def check_weights_padding(self, weights: Section, ranges: list[tuple[int, int]]) -> None:
+        """The bytes of the weights section that no constant covers are zero."""
+        ends = [0] + [start + size for start, size in ranges]
+        starts = [start for start, _ in ranges] + [weights.length]
+        for gap_start, gap_end in zip(ends, starts, strict=True):
+            gap = self.plan[weights.offset + gap_start : weights.offset + gap_end]
+            nonzero = np.flatnonzero(np.frombuffer(gap, dtype=np.uint8))
+            if len(nonzero):
+                verify_section(self.plan, weights)  # damage is the likelier cause: say so
+                raise PlanError(
+                    f"the weights section is not zero at byte {gap_start + int(nonzero[0])}, "
+                    "which no constant covers"
+                )
 
     def check_dataflow(self, graph: Graph) -> None:
         defined = set(graph.inputs) | set(graph.constants)
