@@ -12,6 +12,8 @@ import torch
 import tensorplan as trt
 from plan.spec_reader import SpecError, check_plan
 
+pytest_plugins = ["seed_corpus"]  # TENSORPLAN_SEED_CORPUS=DIR saves a fuzzing corpus
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if torch.cuda.is_available():
