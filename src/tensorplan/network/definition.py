@@ -100,6 +100,8 @@ class INetworkDefinition:
         self._metas: dict[ITensor, TensorMeta | None] = {}
         self._errors: dict[ILayer, str] = {}
         self._reported: set[ILayer] = set()
+        self._inferred_layers = 0
+        """How many of the first layers `infer_in_order` has inferred since the last change."""
 
     # -- properties -------------------------------------------------------------------------
 
@@ -522,11 +524,31 @@ class INetworkDefinition:
         report_error(self, ErrorCodeTRT.INVALID_ARGUMENT, api, detail)
         return None
 
-    def _changed(self) -> None:
-        """Something that shapes depend on changed: forget every inferred shape."""
+    def _changed(self, layer: ILayer | None = None) -> None:
+        """Something that shapes depend on changed (in `layer`, when given): forget every
+        inferred shape. A layer not inferred yet has nothing inferred downstream of it (a
+        layer is inferred after its inputs), so its changes forget nothing; this keeps
+        importers that configure each new layer linear."""
+        fresh = layer is not None and all(t not in self._metas for t in layer._outputs)
+        if fresh and not self._errors:
+            return
         self._metas.clear()
         self._errors.clear()
         self._reported.clear()
+        self._inferred_layers = 0
+
+    def _infer_in_order(self, tensor: ITensor) -> None:
+        """Infer the layers in creation order (a topological order) up to `tensor`'s producer,
+        each once however often this is asked: so that each layer finds its inputs inferred,
+        in time linear in the number of layers."""
+        producer = tensor._producer
+        if producer is None or tensor in self._metas:
+            return
+        while self._inferred_layers <= producer._index < len(self._layers):
+            layer = self._layers[self._inferred_layers]
+            if layer._outputs and layer._outputs[0] not in self._metas:
+                self._infer_upstream(layer)
+            self._inferred_layers += 1
 
     def _meta(self, tensor: ITensor) -> TensorMeta | None:
         """The inferred meta of a tensor; None (with the error reported once) if it has none."""

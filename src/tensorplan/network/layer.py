@@ -80,7 +80,7 @@ class attribute:
     def __set__(self, layer: ILayer, value: Any) -> None:
         spec = get_op(layer._op_name).attrs[self.key]
         layer._attrs[self.key] = spec.check(value)
-        layer._network._changed()
+        layer._network._changed(layer)
 
 
 class ILayer:
@@ -152,7 +152,7 @@ class ILayer:
         while len(self._inputs) <= index:
             self._inputs.append(None)
         self._inputs[index] = tensor
-        self._network._changed()
+        self._network._changed(self)
 
     def get_output(self, index: int) -> ITensor | None:
         return self._outputs[index] if 0 <= index < len(self._outputs) else None
@@ -174,7 +174,7 @@ class ILayer:
 
     def set_output_type(self, index: int, dtype: DataType) -> None:
         self._output_types[index] = DataType(dtype)
-        self._network._changed()
+        self._network._changed(self)
 
     def get_output_type(self, index: int) -> DataType:
         if index in self._output_types:
@@ -187,7 +187,7 @@ class ILayer:
 
     def reset_output_type(self, index: int) -> None:
         self._output_types.pop(index, None)
-        self._network._changed()
+        self._network._changed(self)
 
     def _infer(self, inputs: list[TensorMeta | None]) -> list[TensorMeta]:
         """Output metas from the metas of `_node_inputs()`."""

@@ -80,7 +80,7 @@ class ITensor:
             self._input_dtype = value
         else:
             self._requested_dtype = value
-        self._network._changed()
+        self._network._changed(self._producer)
 
     @property
     def is_network_input(self) -> bool:

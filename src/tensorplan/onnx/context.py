@@ -141,17 +141,8 @@ class ImportContext:
         """What shape inference knows of `tensor`; ModelError when it failed."""
         if tensor._producer is None:
             return self.network._input_meta(tensor)
-        network = self.network
-        if tensor not in network._metas:
-            # Infer layer by layer in creation order (a topological order), so that each
-            # layer finds its inputs inferred: the network's own depth-first walk takes two
-            # paths to one layer (a diamond) for a cycle.
-            for layer in network._layers:
-                if layer._outputs and layer._outputs[0] not in network._metas:
-                    network._infer_upstream(layer)
-                if tensor in network._metas:
-                    break
-        meta = network._meta(tensor)
+        self.network._infer_in_order(tensor)
+        meta = self.network._meta(tensor)
         if meta is None:
             failed = self.network._failed_layer(tensor)
             detail = self.network._errors.get(failed, "") if failed is not None else ""

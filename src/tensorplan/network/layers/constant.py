@@ -32,7 +32,7 @@ class IConstantLayer(ILayer):
     @weights.setter
     def weights(self, value: Weights) -> None:
         self._weights = as_weights(value)
-        self._network._changed()
+        self._network._changed(self)
 
     @property
     def shape(self) -> Dims:
@@ -41,7 +41,7 @@ class IConstantLayer(ILayer):
     @shape.setter
     def shape(self, value: Any) -> None:
         self._shape = as_shape(value)
-        self._network._changed()
+        self._network._changed(self)
 
     def value(self) -> torch.Tensor:
         """The constant as a CPU tensor of `shape`; ShapeError if the weights do not fill it."""

@@ -81,7 +81,7 @@ class _ConvolutionBase(WindowLayer):
     def kernel(self, value: Any) -> None:
         self._kernel = as_weights(value)
         self._weight_tensors.pop("kernel", None)
-        self._network._changed()
+        self._network._changed(self)
 
     @property
     def bias(self) -> Weights:
@@ -91,7 +91,7 @@ class _ConvolutionBase(WindowLayer):
     def bias(self, value: Any) -> None:
         self._bias = as_weights(value)
         self._weight_tensors.pop("bias", None)
-        self._network._changed()
+        self._network._changed(self)
 
     def _node_inputs(self) -> list[ITensor | torch.Tensor | None]:
         x, kernel, bias = (*self._inputs, None, None)[:3]

@@ -70,7 +70,7 @@ class IScaleLayer(ILayer):
     def _set_weights(self, role: str, value: Any) -> None:
         self._weights[role] = Weights() if value is None else as_weights(value)
         self._weight_tensors.pop(role, None)
-        self._network._changed()
+        self._network._changed(self)
 
     def _node_inputs(self) -> list[ITensor | torch.Tensor | None]:
         x, *given = (*self._inputs, None, None, None)[:4]
