@@ -67,7 +67,12 @@ _ELEMENTWISE_FOLDS = {
 
 
 def fuse(graph: Graph, keep: set[str] | frozenset[str] = frozenset()) -> None:
-    """Apply every rewrite until none matches; nodes named in `keep` are left as they are."""
+    """Apply every rewrite until none matches; nodes named in `keep` are left as they are.
+
+    Each scan replaces every match that shares no node with an earlier one (the index is not
+    updated while rewriting: overlapping matches wait for the next scan); the index is built
+    again only after a scan that replaced something."""
+    chains = _Chains(graph, keep)
     for rewrite in (
         fold_affine_into_convolution,
         fuse_gelu,
@@ -81,8 +86,12 @@ def fuse(graph: Graph, keep: set[str] | frozenset[str] = frozenset()) -> None:
         fuse_conv_bias_act,
         move_epilogue_past_max_pool,
     ):
-        while _apply(graph, keep, rewrite):
-            pass
+        while True:
+            matches, _ = _matches(chains, graph.nodes, rewrite)
+            if not matches:
+                break
+            _replace(graph, matches)
+            chains = _Chains(graph, keep)
 
 
 Rewrite = Callable[["_Chains", Node], "tuple[list[Node], Node | list[Node]] | None"]
@@ -90,28 +99,40 @@ Rewrite = Callable[["_Chains", Node], "tuple[list[Node], Node | list[Node]] | No
 chain's last node."""
 
 
-def _apply(graph: Graph, keep: set[str] | frozenset[str], rewrite: Rewrite) -> bool:
-    """Replace every match of `rewrite` that shares no node with an earlier one in this scan
-    (the index is not updated while rewriting: overlapping matches wait for the next scan).
-    Whether anything was replaced."""
-    chains = _Chains(graph, keep)
-    replaced: dict[int, list[Node]] = {}
-    removed: set[int] = set()
-    for node in graph.nodes:
-        if node.name in keep or id(node) in removed or id(node) in replaced:
+Match = tuple[list[Node], list[Node]]
+"""A chain of nodes, and the nodes that take the place of its last node."""
+
+
+def _matches(
+    chains: _Chains, nodes: list[Node], rewrite: Rewrite
+) -> tuple[list[Match], list[Node]]:
+    """The matches of `rewrite` at `nodes` (in graph order) that share no node with an earlier
+    one, and the nodes whose match was left out for sharing one."""
+    taken: set[int] = set()
+    matches: list[Match] = []
+    left_out: list[Node] = []
+    for node in nodes:
+        if node.name in chains.keep or id(node) in taken:
             continue
         match = rewrite(chains, node)
         if match is None:
             continue
         chain, fused = match
-        if any(id(n) in removed or id(n) in replaced for n in chain):
+        if any(id(n) in taken for n in chain):
+            left_out.append(node)
             continue
-        replaced[id(chain[-1])] = fused if isinstance(fused, list) else [fused]
-        removed.update(id(n) for n in chain[:-1])
+        taken.update(id(n) for n in chain)
+        matches.append((chain, fused if isinstance(fused, list) else [fused]))
+    return matches, left_out
+
+
+def _replace(graph: Graph, matches: list[Match]) -> None:
+    """Each match's chain replaced by its nodes, in the place of the chain's last node."""
+    replaced = {id(chain[-1]): fused for chain, fused in matches}
+    removed = {id(n) for chain, _ in matches for n in chain[:-1]}
     graph.nodes = [
         new for n in graph.nodes if id(n) not in removed for new in replaced.get(id(n), [n])
     ]
-    return bool(replaced)
 
 
 class _Chains:
@@ -127,6 +148,48 @@ class _Chains:
                 if value_id is not None:
                     self.readers.setdefault(value_id, []).append(node)
         self.outputs = set(graph.outputs)
+        self._positions: dict[int, tuple[int, ...]] = {
+            id(node): (index,) for index, node in enumerate(graph.nodes)
+        }
+
+    def holds(self, node: Node) -> bool:
+        """Whether `node` is in the graph (not replaced by `replace`)."""
+        return id(node) in self._positions
+
+    def position(self, node: Node) -> tuple[int, ...]:
+        """A key that sorts nodes in graph order."""
+        return self._positions[id(node)]
+
+    def replace(self, matches: list[Match]) -> list[Node]:
+        """Update the index as `_replace` changes the graph (which it leaves as it is): the
+        nodes left that produce or read a value the matches' chains produced or read."""
+        gone = {id(n) for chain, _ in matches for n in chain}
+        touched: dict[int, Node] = {}
+        changed: set[int] = set()
+        for chain, fused in matches:
+            for member in chain:
+                changed.update(v for v in (*member.inputs, *member.outputs) if v is not None)
+                for value_id in member.outputs:
+                    if self.producer.get(value_id) is member:
+                        del self.producer[value_id]
+            place = self._positions[id(chain[-1])]
+            for offset, node in enumerate(fused):
+                self._positions[id(node)] = (*place, offset)
+                self.producer.update((v, node) for v in node.outputs)
+                for value_id in dict.fromkeys(v for v in node.inputs if v is not None):
+                    self.readers.setdefault(value_id, []).extend(
+                        node for v in node.inputs if v == value_id
+                    )
+        for value_id in changed:
+            readers = [r for r in self.readers.get(value_id, []) if id(r) not in gone]
+            readers.sort(key=self.position)
+            self.readers[value_id] = readers
+            producer = self.producer.get(value_id)
+            for node in (*readers, *([producer] if producer is not None else [])):
+                touched[id(node)] = node
+        for node_id in gone:
+            del self._positions[node_id]
+        return list(touched.values())
 
     def inner(self, value_id: int | None, op: str) -> Node | None:
         """The producer of `value_id` if it runs `op`, may be fused and nothing else reads it."""
@@ -736,8 +799,22 @@ def fuse_pointwise(graph: Graph, keep: set[str] | frozenset[str] = frozenset()) 
     """Connected elementwise, unary, activation and cast layers into one `pointwise` node
     each (one generated kernel). Runs after the precision pass: every step then keeps the
     type its layer computes in, and the casts that pass inserted fuse too."""
-    while _apply(graph, keep, fuse_pointwise_chain):
-        pass
+    # Scan after scan as `fuse` does, but each scan visits only the nodes whose match can have
+    # changed: a node that matched nothing grew no chain, so its match depends only on the
+    # producers and readers of its own inputs and output. Rescanning every node would take a
+    # scan per MAX_STEPS nodes of a long chain: quadratic.
+    chains = _Chains(graph, keep)
+    done: list[Match] = []
+    visit = [node for node in graph.nodes if _pointwise_step(chains, node) is not None]
+    while visit:
+        matches, left_out = _matches(chains, visit, fuse_pointwise_chain)
+        done.extend(matches)
+        again = {id(n): n for n in chains.replace(matches) + left_out if chains.holds(n)}
+        visit = sorted(
+            (node for node in again.values() if _pointwise_step(chains, node) is not None),
+            key=chains.position,
+        )
+    _replace(graph, done)
 
 
 def fuse_pointwise_chain(chains: _Chains, node: Node) -> tuple[list[Node], Node] | None:
@@ -746,10 +823,15 @@ def fuse_pointwise_chain(chains: _Chains, node: Node) -> tuple[list[Node], Node]
     if _pointwise_step(chains, node) is None or _feeds_pointwise(chains, node):
         return None
     members = {id(node): node}
+    # Pass after pass over the members in the order they joined, each adding the producers
+    # whose results only members read; a member whose every input has joined or never can is
+    # left out of later passes (visiting it would change nothing).
+    unsettled = [node]
     grown = True
     while grown and len(members) < MAX_STEPS:
-        grown = False
-        for member in list(members.values()):
+        grown, kept, joined = False, [], []
+        for member in unsettled:
+            settled = True
             for value_id in member.inputs:
                 producer = chains.producer.get(value_id)
                 if producer is None or id(producer) in members or len(members) >= MAX_STEPS:
@@ -758,11 +840,16 @@ def fuse_pointwise_chain(chains: _Chains, node: Node) -> tuple[list[Node], Node]
                     continue
                 if all(id(reader) in members for reader in chains.readers[value_id]):
                     members[id(producer)] = producer
+                    joined.append(producer)
                     grown = True
+                else:
+                    settled = False
+            if not settled:
+                kept.append(member)
+        unsettled = kept + joined
     if len(members) < 2:
         return None
-    order = {id(n): index for index, n in enumerate(chains.graph.nodes)}
-    chain = sorted(members.values(), key=lambda n: order[id(n)])
+    chain = sorted(members.values(), key=chains.position)
     produced = {member.outputs[0] for member in chain}
     inputs = list(dict.fromkeys(v for m in chain for v in m.inputs if v not in produced))
     operand = {v: i for i, v in enumerate(inputs)}
