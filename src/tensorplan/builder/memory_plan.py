@@ -62,30 +62,74 @@ def plan_memory(graph: Graph, shape_sets: Sequence[Sequence[TensorMeta]]) -> Mem
         for value_id in first
     }
     blocks = _blocks(graph, first)
-    placed: list[tuple[int, int, int, int]] = []
+    placed = _Placed(len(graph.nodes))
     slots: dict[int, tuple[int, int]] = {}
     arena_size = 0
     for block in sorted(blocks, key=lambda b: (-sum(sizes[v] for v in b), first[b[0]])):
         size = sum(sizes[v] for v in block)
         start = min(first[v] for v in block)
         end = max(last[v] for v in block)
-        overlapping = sorted(
-            (offset, busy_end)
-            for offset, busy_end, start_time, end_time in placed
-            if start_time <= end and start <= end_time
-        )
         offset = 0
-        for busy_start, busy_end in overlapping:
+        for busy_start, busy_end in sorted(placed.alive_during(start, end)):
             if offset + size <= busy_start:
                 break
             offset = max(offset, busy_end)
-        placed.append((offset, offset + size, start, end))
+        placed.add(start, end, (offset, offset + size))
+        arena_size = max(arena_size, offset + size)
         for value_id in block:
             slots[value_id] = (offset, sizes[value_id])
             offset += sizes[value_id]
-        arena_size = max(arena_size, placed[-1][1])
     memory.arena_size, memory.slots = arena_size, dict(sorted(slots.items()))
     return memory
+
+
+class _Placed:
+    """The byte ranges placed so far, by the node indices [start, end] they are alive over.
+
+    A segment tree over the node indices: a range is kept at the O(log n) tree nodes that
+    cover its lifetime, and each tree node counts the ranges below it, so finding the ranges
+    alive during a lifetime takes time in proportion to how many there are (scanning every
+    placed range would make planning quadratic in the number of activations).
+    """
+
+    def __init__(self, length: int) -> None:
+        self._leaves = 1 << max(length - 1, 0).bit_length()
+        self._ranges: list[tuple[int, int]] = []
+        self._at: dict[int, list[int]] = {}
+        self._below: dict[int, int] = {}
+
+    def add(self, start: int, end: int, byte_range: tuple[int, int]) -> None:
+        index = len(self._ranges)
+        self._ranges.append(byte_range)
+        low, high = start + self._leaves, end + self._leaves + 1
+        while low < high:
+            if low & 1:
+                self._keep(low, index)
+                low += 1
+            if high & 1:
+                high -= 1
+                self._keep(high, index)
+            low, high = low >> 1, high >> 1
+
+    def alive_during(self, start: int, end: int) -> list[tuple[int, int]]:
+        """The byte ranges whose lifetimes meet [start, end]."""
+        found: set[int] = set()
+        pending = [(1, 0, self._leaves - 1)]
+        while pending:
+            tree_node, low, high = pending.pop()
+            if high < start or end < low or not self._below.get(tree_node):
+                continue
+            found.update(self._at.get(tree_node, ()))
+            if tree_node < self._leaves:
+                middle = (low + high) // 2
+                pending += [(2 * tree_node, low, middle), (2 * tree_node + 1, middle + 1, high)]
+        return [self._ranges[index] for index in found]
+
+    def _keep(self, tree_node: int, index: int) -> None:
+        self._at.setdefault(tree_node, []).append(index)
+        while tree_node:
+            self._below[tree_node] = self._below.get(tree_node, 0) + 1
+            tree_node >>= 1
 
 
 def _blocks(graph: Graph, slotted: Collection[int]) -> list[list[int]]:
