@@ -271,20 +271,29 @@ def _shape_values(
 
 
 def _profile_shape_sets(graph: Graph, profiles: list[Profile]) -> list[list[TensorMeta]]:
-    """Every value's meta at each profile's min, opt and max shapes (checks them all)."""
+    """Every value's meta at each profile's min, opt and max shapes (checks them all); points
+    that give the same shapes and values share one inference (a static network has one)."""
     by_name = {graph.values[v].name: v for v in graph.inputs}
     shape_sets = []
+    inferred: dict[tuple, list[TensorMeta]] = {}
     for index, profile in enumerate(profiles):
         for pick, label in enumerate(("min", "opt", "max")):
-            shapes = {by_name[name]: triple[pick] for name, triple in profile.shapes.items()}
-            values = {
-                by_name[name]: torch.tensor(triple[pick], dtype=torch.int64)
-                for name, triple in profile.values.items()
-            }
-            try:
-                shape_sets.append(infer_graph(graph, shapes, values))
-            except GraphError as error:
-                raise BuildError(
-                    f"optimization profile {index} ({label} shapes): {error}"
-                ) from None
+            point = tuple(
+                (kind, name, tuple(triple[pick]))
+                for kind, triples in (("shape", profile.shapes), ("value", profile.values))
+                for name, triple in sorted(triples.items())
+            )
+            if point not in inferred:
+                shapes = {by_name[name]: triple[pick] for name, triple in profile.shapes.items()}
+                values = {
+                    by_name[name]: torch.tensor(triple[pick], dtype=torch.int64)
+                    for name, triple in profile.values.items()
+                }
+                try:
+                    inferred[point] = infer_graph(graph, shapes, values)
+                except GraphError as error:
+                    raise BuildError(
+                        f"optimization profile {index} ({label} shapes): {error}"
+                    ) from None
+            shape_sets.append(inferred[point])
     return shape_sets
