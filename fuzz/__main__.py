@@ -3,8 +3,9 @@
     python -m fuzz plan --corpus DIR -- -max_total_time=3600    fuzz for an hour
     python -m fuzz onnx crash-0123abcd                           replay one input
 
-An empty corpus directory is first filled with the built-in seeds (fuzz/seeds.py). Flags after
-`--` go to libFuzzer and override the defaults below; see docs/fuzzing.md.
+An empty corpus directory is first filled with the built-in seeds (fuzz/seeds.py). What follows
+`--` goes to libFuzzer: flags, which override the defaults below, and more corpus directories
+to read (new inputs go to the --corpus one); see docs/fuzzing.md.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"fuzz: corpus {paths}, crashes to {artifacts}", file=sys.stderr)
     prefix = f"-artifact_prefix={os.path.join(artifacts, '')}"
     atheris.Setup(
-        [sys.argv[0], *LIBFUZZER_DEFAULTS, prefix, *libfuzzer_flags, *paths],
+        [sys.argv[0], *LIBFUZZER_DEFAULTS, prefix, *paths, *libfuzzer_flags],
         check,
         custom_mutator=mutate,
     )

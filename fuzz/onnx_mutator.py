@@ -83,7 +83,7 @@ def _edit_attribute(model: onnx.ModelProto, rng: random.Random) -> None:
         rng.choice(node.attribute).type = rng.choice(list(AttributeProto.AttributeType.values()))
     elif kind == 2 or not node.attribute:
         names = _attribute_names(node.op_type) or ("axis", "perm", "to", "body")
-        node.attribute.append(helper.make_attribute(rng.choice(names), _odd_attribute(rng)))
+        node.attribute.append(_odd_attribute(rng.choice(names), rng))
     else:
         _edit_attribute_value(rng.choice(node.attribute), model, rng)
 
@@ -287,21 +287,23 @@ def _edit_attribute_value(
         if parts:
             del rng.choice(parts)[-1]
     else:
-        attribute.CopyFrom(helper.make_attribute(attribute.name, _odd_attribute(rng)))
+        attribute.CopyFrom(_odd_attribute(attribute.name, rng))
 
 
-def _odd_attribute(rng: random.Random) -> Any:
-    """A value for helper.make_attribute of any common type."""
+def _odd_attribute(name: str, rng: random.Random) -> AttributeProto:
+    """An attribute `name` of a common type with an odd value."""
     kind = rng.randrange(5)
     if kind == 0:
-        return _int64(odd_int(rng))
+        return helper.make_attribute(name, _int64(odd_int(rng)))
     if kind == 1:
-        return rng.choice(ODD_FLOATS)
+        return helper.make_attribute(name, rng.choice(ODD_FLOATS))
     if kind == 2:
-        return [rng.choice((-1, 0, 1, 2, 3))] * rng.choice((0, 1, 2, 4, 9))
+        ints = [rng.choice((-1, 0, 1, 2, 3))] * rng.choice((0, 1, 2, 4, 9))
+        return helper.make_attribute(name, ints, attr_type=AttributeProto.INTS)
     if kind == 3:
-        return rng.choice(("", "constant", "NOTSET", "abc"))
-    return helper.make_tensor("t", TensorProto.INT64, [2], [0, _int64(odd_int(rng))])
+        return helper.make_attribute(name, rng.choice(("", "constant", "NOTSET", "abc")))
+    tensor = helper.make_tensor("t", TensorProto.INT64, [2], [0, _int64(odd_int(rng))])
+    return helper.make_attribute(name, tensor)
 
 
 def _int64(value: int) -> int:

@@ -8,7 +8,6 @@ import copy
 import functools
 import json
 import random
-import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -25,8 +24,9 @@ from .values import ODD_FLOATS, ODD_STRINGS, odd_int
 RAW_DAMAGE = 0.15
 """The share of mutations that damage bytes anywhere, checksums left as they fall."""
 
-UNREADABLE = (ValueError, KeyError, IndexError, TypeError, struct.error, RecursionError)
-"""What planedit raises on a plan it cannot take apart (JSON and UTF-8 errors are ValueErrors)."""
+UNREADABLE = (ValueError, RecursionError)
+"""What planedit raises for metadata that is not one section of JSON (JSON and UTF-8 errors are
+ValueErrors; nesting deeper than Python's recursion limit is a RecursionError)."""
 
 
 def mutate_plan(data: bytes, max_size: int, seed: int) -> bytes:
@@ -152,7 +152,9 @@ limit."""
 
 def _replace_value(document: dict, rng: random.Random) -> None:
     """Any value replaced: by an odd one, or by a copy of another value of the document."""
-    container, key = _pick_slot(document, rng)
+    if (slot := _pick_slot(document, rng)) is None:
+        return
+    container, key = slot
     container[key] = _odd_json(rng, document)
 
 
@@ -166,13 +168,17 @@ def _change_number(document: dict, rng: random.Random) -> None:
 
 
 def _delete_item(document: dict, rng: random.Random) -> None:
-    container, key = _pick_slot(document, rng)
+    if (slot := _pick_slot(document, rng)) is None:
+        return
+    container, key = slot
     del container[key]
 
 
 def _duplicate_item(document: dict, rng: random.Random) -> None:
     """A list item repeated, or a dict entry copied under another key of the document."""
-    container, key = _pick_slot(document, rng)
+    if (slot := _pick_slot(document, rng)) is None:
+        return
+    container, key = slot
     if isinstance(container, list):
         container.insert(rng.randrange(len(container) + 1), copy.deepcopy(container[key]))
     else:
@@ -181,7 +187,9 @@ def _duplicate_item(document: dict, rng: random.Random) -> None:
 
 def _swap_items(document: dict, rng: random.Random) -> None:
     """Two values of one list or object exchanged."""
-    container, key = _pick_slot(document, rng)
+    if (slot := _pick_slot(document, rng)) is None:
+        return
+    container, key = slot
     other = rng.choice(
         list(container.keys()) if isinstance(container, dict) else range(len(container))
     )
@@ -359,9 +367,9 @@ def _slots(document: dict | list) -> list[tuple[Any, Any]]:
     return slots
 
 
-def _pick_slot(document: dict, rng: random.Random) -> tuple[Any, Any]:
+def _pick_slot(document: dict, rng: random.Random) -> tuple[Any, Any] | None:
     slots = _slots(document)
-    return rng.choice(slots) if slots else (document, "name")
+    return rng.choice(slots) if slots else None
 
 
 def _keys(document: dict) -> list[str]:
