@@ -274,7 +274,7 @@ def _edit_profiles(document: dict, rng: random.Random) -> None:
     elif isinstance(profiles[index], dict) and profiles[index]:
         name = rng.choice(sorted(profiles[index]))
         entry = profiles[index].pop(name)
-        rng.choice(profiles)[rng.choice([name, "unknown"])] = entry
+        rng.choice(_dicts(profiles))[rng.choice([name, "unknown"])] = entry
 
 
 def _change_op(document: dict, rng: random.Random) -> None:
