@@ -131,6 +131,24 @@ def test_a_constant_output_and_unused_layers():
     np.testing.assert_array_equal(out["y"], [7, 8])
 
 
+def test_a_constant_output_that_a_layer_also_reads():
+    """The output gets a copy; the layer keeps reading the constant (it read a value that no
+    longer existed, a KeyError at build time the ONNX fuzzer found)."""
+
+    def define(network):
+        x = network.add_input("x", trt.float32, (2,))
+        c = network.add_constant((2,), np.array([4, 5], np.float32)).get_output(0)
+        c.name = "c"
+        network.mark_output(c)
+        y = network.add_elementwise(x, c, trt.ElementWiseOperation.SUM).get_output(0)
+        y.name = "y"
+        network.mark_output(y)
+
+    out = run(load(build_plan(define)), {"x": np.array([7, 8], np.float32)})
+    np.testing.assert_array_equal(out["c"], [4, 5])
+    np.testing.assert_array_equal(out["y"], [11, 13])
+
+
 @pytest.mark.parametrize(
     ("define", "message"),
     [

@@ -53,15 +53,14 @@ def _foldable(inputs: list[TensorMeta | None], results: list[TensorMeta]) -> boo
 
 
 def _produce_outputs(graph: Graph) -> None:
-    """Engine outputs must be written by a node: copy constant outputs with an identity."""
+    """Engine outputs must be written by a node: copy constant outputs with an identity (the
+    constant stays where it is, for the layers that read it too)."""
     for position, value_id in enumerate(graph.outputs):
         if value_id in graph.constants:
             value = graph.values[value_id]
-            source = graph.add_value(f"{value.name} [constant]", value.dtype, value.shape)
-            graph.constants[source] = graph.constants.pop(value_id)
             copy = graph.add_value(value.name, value.dtype, value.shape)
-            graph.values[value_id].name = f"{value.name} [folded]"
-            graph.nodes.append(Node(f"{value.name} [copy]", "identity", {}, [source], [copy]))
+            value.name = f"{value.name} [constant]"
+            graph.nodes.append(Node(f"{value.name} [copy]", "identity", {}, [value_id], [copy]))
             graph.outputs[position] = copy
 
 
