@@ -7,8 +7,9 @@ expanding that body, node by node. Every failure is a ModelError naming the node
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import onnx
@@ -17,6 +18,7 @@ from onnx import AttributeProto
 from ..network.definition import INetworkDefinition
 from ..network.tensor import ITensor
 from ..ops.base import UNKNOWN
+from ..plan.format import MAX_RANK
 from ..plugins.quick import add_onnx_plugin, find_plugin_creator
 from ..types import ErrorCode
 from .context import ImportContext, OnnxNode
@@ -34,7 +36,15 @@ from .model import (
 
 NEWEST_OPSET = onnx.defs.onnx_opset_version()
 MAX_UNROLLED_STEPS = 1024
-"""The most steps an unrolled Loop may take (each is a copy of its body in the network)."""
+"""The most steps the unrolled Loops and Scans of a model take together (each step is a copy of
+a body in the network; a step of a nested Loop or Scan counts in every copy of the outer body,
+so that nesting cannot multiply past the limit)."""
+MAX_NODES = 1_000_000
+"""The most nodes an import may add: the graph's, each expanded function body's and each
+unrolled or inlined copy of a subgraph's (as many as a plan may hold items, plan/format.py)."""
+MAX_NESTING_DEPTH = 64
+"""The deepest function bodies and subgraphs may nest in each other (a function that calls
+itself, directly or through others, reaches it)."""
 
 
 def import_model(network: INetworkDefinition, model: onnx.ModelProto) -> ImportContext:
@@ -57,6 +67,12 @@ def import_model(network: INetworkDefinition, model: onnx.ModelProto) -> ImportC
             ctx.tensors[value.name] = _add_input(network, value)
             ctx.graph_inputs.add(value.name)
     importer.initializers = initializers
+    if len(graph.node) > MAX_NODES:
+        raise ModelError(
+            ErrorCode.UNSUPPORTED_GRAPH,
+            f"the graph has {len(graph.node)} nodes; tensorplan imports at most {MAX_NODES} "
+            "(MAX_NODES)",
+        )
     known = set(ctx.tensors) | set(initializers)
     for index in topological_order(graph, known):
         importer.import_node(graph.node[index], index, opsets)
@@ -85,6 +101,9 @@ class GraphImporter:
         self.functions = functions
         self.initializers: dict[str, onnx.TensorProto] = {}
         self._expansions = itertools.count()
+        self._imported_nodes = 0
+        self._unrolled_steps = 0
+        self._depth = 0
 
     def lookup(self, name: str, node: OnnxNode | None) -> ITensor | None:
         """The tensor of an ONNX value, creating initializers' constants on first use."""
@@ -116,6 +135,13 @@ class GraphImporter:
             inputs.append(tensor)
         node = OnnxNode(proto, index, opsets.get(domain, 0), inputs)
         self.ctx.add_producer(proto)
+        self._imported_nodes += 1
+        if self._imported_nodes > MAX_NODES:
+            raise node.error(
+                ErrorCode.UNSUPPORTED_GRAPH,
+                f"the import reached {MAX_NODES} nodes (MAX_NODES), counting expanded function "
+                "bodies and unrolled or inlined subgraphs",
+            )
         if domain not in opsets:
             raise node.unsupported(f"the model imports no opset for domain '{proto.domain}'")
         label = label or proto.name or f"{proto.op_type}_{index}"
@@ -224,6 +250,7 @@ class GraphImporter:
                 f"input when the network is built, got {sorted(lengths)}",
             )
         steps = lengths.pop()
+        self._take_steps(node, steps)
         label = node.proto.name or f"Scan_{node.index}"
         collected: list[list[ITensor]] = [[] for _ in range(outputs)]
         for step in range(steps):
@@ -267,6 +294,7 @@ class GraphImporter:
         for step in range(trips):
             if not going:
                 break
+            self._take_steps(node, 1)
             prefix = f"{label}::{step}::"
             values = [ctx.constant(np.array(step, np.int64)), ctx.constant(np.array(going))]
             bound = {
@@ -305,15 +333,41 @@ class GraphImporter:
             self.initializers[prefix + initializer.name] = initializer
             renamed[initializer.name] = prefix + initializer.name
         local = {o for body_node in graph.node for o in body_node.output}
-        for position, body_node in enumerate(graph.node):
-            inner = _rename_scoped(body_node, renamed, prefix, local)
-            self.import_node(
-                inner, node.index, self.opsets, f"{prefix}{body_node.op_type}_{position}"
-            )
+        with self._nested(node, "subgraphs"):
+            for position, body_node in enumerate(graph.node):
+                inner = _rename_scoped(body_node, renamed, prefix, local)
+                self.import_node(
+                    inner, node.index, self.opsets, f"{prefix}{body_node.op_type}_{position}"
+                )
         return [
             self.lookup(renamed.get(o.name, prefix + o.name if o.name in local else o.name), node)
             for o in graph.output
         ]
+
+    def _take_steps(self, node: OnnxNode, steps: int) -> None:
+        """Count `steps` more unrolled steps; ModelError past MAX_UNROLLED_STEPS."""
+        self._unrolled_steps += steps
+        if self._unrolled_steps > MAX_UNROLLED_STEPS:
+            raise node.unsupported(
+                f"{node.op_type} is unrolled, and its {steps} steps take the model's unrolled "
+                f"Loop and Scan steps to {self._unrolled_steps}, over the limit of "
+                f"{MAX_UNROLLED_STEPS} (MAX_UNROLLED_STEPS; nested steps count in every copy)"
+            )
+
+    @contextlib.contextmanager
+    def _nested(self, node: OnnxNode, what: str) -> Iterator[None]:
+        """One level deeper into function bodies or subgraphs; ModelError past the limit."""
+        if self._depth >= MAX_NESTING_DEPTH:
+            raise node.error(
+                ErrorCode.UNSUPPORTED_GRAPH,
+                f"{what} nest more than {MAX_NESTING_DEPTH} deep here (MAX_NESTING_DEPTH); a "
+                "function that calls itself, directly or through others, never ends",
+            )
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
 
     def _bind(self, name: str, tensor: ITensor) -> str:
         """Give `tensor` an ONNX name in the context (for an unrolled body's inputs)."""
@@ -339,20 +393,21 @@ class GraphImporter:
         }
         renamed.update(zip(function.output, node.proto.output, strict=False))
         attributes = self._attribute_values(node, function)
-        for position, body_node in enumerate(function.node):
-            inner = _rename(body_node, renamed, prefix, attributes)
-            try:
-                self.import_node(
-                    inner, node.index, opsets, f"{label}/{body_node.op_type}_{position}"
-                )
-            except ModelError as error:  # reported as the caller's (keeping its kind)
-                error.desc = (
-                    f"in the expansion of '{node.op_type}' (function body node {position}, "
-                    f"{body_node.op_type}): {error.desc}"
-                )
-                error.node, error.node_name = node.index, node.proto.name
-                error.node_operator = node.op_type
-                raise
+        with self._nested(node, "function bodies"):
+            for position, body_node in enumerate(function.node):
+                inner = _rename(body_node, renamed, prefix, attributes)
+                try:
+                    self.import_node(
+                        inner, node.index, opsets, f"{label}/{body_node.op_type}_{position}"
+                    )
+                except ModelError as error:  # reported as the caller's (keeping its kind)
+                    error.desc = (
+                        f"in the expansion of '{node.op_type}' (function body node {position}, "
+                        f"{body_node.op_type}): {error.desc}"
+                    )
+                    error.node, error.node_name = node.index, node.proto.name
+                    error.node_operator = node.op_type
+                    raise
         return [self.ctx.tensors.get(name) if name else None for name in node.proto.output]
 
     def _function(self, node: OnnxNode, domain: str) -> onnx.FunctionProto | None:
@@ -513,6 +568,12 @@ def _add_input(network: INetworkDefinition, value: onnx.ValueInfoProto) -> ITens
         raise ModelError(
             ErrorCode.UNSUPPORTED_GRAPH,
             f"graph input '{value.name}' has no shape; its rank must be known",
+        )
+    if len(tensor_type.shape.dim) > MAX_RANK:
+        raise ModelError(
+            ErrorCode.UNSUPPORTED_GRAPH,
+            f"graph input '{value.name}' has {len(tensor_type.shape.dim)} dimensions; TensorRT "
+            f"and tensorplan support at most {MAX_RANK} (MAX_RANK)",
         )
     dims = tuple(
         d.dim_value if d.HasField("dim_value") and d.dim_value >= 0 else UNKNOWN
