@@ -11,6 +11,7 @@ from ..network.layer import ILayer
 from ..network.layers.constant import IConstantLayer
 from ..network.tensor import ITensor
 from ..ops.base import ShapeError, TensorMeta, meta_of
+from ..plan.format import MAX_RANK
 
 
 class BuildError(ValueError):
@@ -25,6 +26,7 @@ def lower(network: INetworkDefinition) -> Graph:
     metas: dict[int, TensorMeta] = {}
     value_of: dict[ITensor, int] = {}
     for tensor in network._inputs:
+        _check_rank(f"input '{tensor.name}'", tensor._input_shape)
         value_of[tensor] = graph.add_value(tensor.name, tensor._input_dtype, tensor._input_shape)
         graph.inputs.append(value_of[tensor])
         metas[value_of[tensor]] = network._input_meta(tensor)
@@ -88,6 +90,7 @@ def _lower_constant(
         (meta,) = layer._infer([])
     except (ShapeError, ValueError, TypeError) as error:
         raise BuildError(f"layer '{layer.name}': {error}") from None
+    _check_rank(f"layer '{layer.name}'", meta.shape)
     tensor = layer.get_output(0)
     dtype = layer._output_types.get(0, tensor._requested_dtype) or meta.dtype
     value = meta.value.to(torch_dtype(dtype)).contiguous()
@@ -121,6 +124,7 @@ def _lower_layer(graph: Graph, layer: ILayer, value_of: dict, metas: dict[int, T
     outputs = []
     casts = []
     for index, (tensor, meta) in enumerate(zip(layer._outputs, results, strict=True)):
+        _check_rank(f"layer '{layer.name}' output {index}", meta.shape)
         wanted = layer._output_types.get(index, tensor._requested_dtype)
         if wanted is not None and wanted != meta.dtype:
             raw = graph.add_value(f"{tensor.name} [before cast]", meta.dtype, meta.shape)
@@ -138,3 +142,9 @@ def _lower_layer(graph: Graph, layer: ILayer, value_of: dict, metas: dict[int, T
         value_of[tensor] = final
     graph.nodes.append(Node(layer.name, layer._op_name, dict(layer._attrs), inputs, outputs))
     graph.nodes.extend(casts)
+
+
+def _check_rank(what: str, shape: tuple[int, ...]) -> None:
+    """A plan holds tensors of at most MAX_RANK dims (TensorRT's Dims::MAX_DIMS is 8 too)."""
+    if len(shape) > MAX_RANK:
+        raise BuildError(f"{what} has {len(shape)} dimensions; at most {MAX_RANK} are supported")

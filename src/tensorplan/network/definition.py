@@ -13,6 +13,7 @@ from ..errors import report_error
 from ..ops import get_op
 from ..ops.base import ShapeError, TensorMeta, meta_of
 from ..ops.recurrent import RNNOperation
+from ..plan.format import MAX_RANK
 from ..types import (
     ActivationType,
     CumulativeOperation,
@@ -178,6 +179,10 @@ class INetworkDefinition:
             return self._invalid(api, f"input '{name}': {error}")
         if any(d < -1 for d in dims):
             return self._invalid(api, f"input '{name}' has invalid dimensions {list(dims)}")
+        if len(dims) > MAX_RANK:
+            return self._invalid(
+                api, f"input '{name}' has {len(dims)} dimensions; at most {MAX_RANK} are supported"
+            )
         tensor = ITensor(self, name, dtype=dtype, shape=dims)
         self._inputs.append(tensor)
         return tensor
@@ -637,6 +642,13 @@ class INetworkDefinition:
         except (ShapeError, ValueError, TypeError) as error:
             self._fail(layer, f"{layer.name}: {error}")
             return
+        for index, meta in enumerate(metas):
+            if meta.rank > MAX_RANK:
+                detail = (
+                    f"output {index} has {meta.rank} dimensions; at most {MAX_RANK} are supported"
+                )
+                self._fail(layer, f"{layer.name}: {detail}")
+                return
         for index, (tensor, meta) in enumerate(zip(layer._outputs, metas, strict=False)):
             dtype = layer._output_types.get(index, tensor._requested_dtype)
             if dtype is not None and dtype != meta.dtype:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..errors import report_error
+from ..plan.format import MAX_RANK
 from ..types import DataType, Dims, ErrorCodeTRT, TensorLocation, as_shape
 
 if TYPE_CHECKING:
@@ -61,7 +62,16 @@ class ITensor:
                 f"tensor '{self._name}' is not a network input; only inputs have a settable shape",
             )
             return
-        self._input_shape = as_shape(value)
+        shape = as_shape(value)
+        if len(shape) > MAX_RANK:
+            report_error(
+                self._network,
+                ErrorCodeTRT.INVALID_ARGUMENT,
+                "ITensor::setDimensions",
+                f"input '{self._name}': {len(shape)} dimensions; at most {MAX_RANK} are supported",
+            )
+            return
+        self._input_shape = shape
         self._network._changed()
 
     @property

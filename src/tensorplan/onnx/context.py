@@ -20,10 +20,12 @@ from onnx import AttributeProto
 from ..network.definition import INetworkDefinition
 from ..network.tensor import ITensor
 from ..ops.base import UNKNOWN, TensorMeta
+from ..plan.format import MAX_RANK
 from ..types import (
     DataType,
     ElementWiseOperation,
     ErrorCode,
+    FillOperation,
     ReduceOperation,
     UnaryOperation,
     Weights,
@@ -259,7 +261,7 @@ class ImportContext:
         layer = self.network.add_shuffle(tensor)
         layer.zero_is_placeholder = False  # the dims are all given; a 0 is an empty dim
         if UNKNOWN not in shape:
-            layer.reshape_dims = (1,) * count + tuple(shape)
+            layer.reshape_dims = _within_max_rank((1,) * count + tuple(shape))
         else:
             ones = self.constant(np.ones(count, dtype=np.int64))
             layer.set_input(1, self.concat([ones, self.shape_of(tensor)]))
@@ -273,7 +275,7 @@ class ImportContext:
         if isinstance(dims, ITensor):
             layer.set_input(1, dims)
         else:
-            layer.reshape_dims = tuple(int(d) for d in dims)
+            layer.reshape_dims = _within_max_rank(tuple(int(d) for d in dims))
         return layer.get_output(0)
 
     def transpose(self, tensor: ITensor, perm: Sequence[int]) -> ITensor:
@@ -378,6 +380,21 @@ class ImportContext:
                 taken += 1
         return self.reshape(tensor, self.concat(pieces))
 
+    def positions(self, length: int, axis: int, rank: int, dtype: DataType) -> ITensor:
+        """0, 1, ..., length - 1 along `axis` of a rank-`rank` tensor, size 1 elsewhere: a
+        LINSPACE fill, folded by the builder where small and computed at run time otherwise,
+        so that no array sized by the model is made while importing."""
+        shape = [length if a == axis else 1 for a in range(rank)]
+        layer = self.network.add_fill(shape, FillOperation.LINSPACE, dtype)
+        layer.alpha, layer.beta = 0, 1
+        return layer.get_output(0)
+
+    def diagonal_offsets(self, rows: int, columns: int) -> ITensor:
+        """column - row of every element of a rows x columns matrix (INT64)."""
+        row = self.positions(rows, 0, 2, DataType.INT64)
+        column = self.positions(columns, 1, 2, DataType.INT64)
+        return self.binary(column, row, ElementWiseOperation.SUB)
+
     def gather(self, tensor: ITensor, indices: ITensor, axis: int) -> ITensor:
         return self.network.add_gather(tensor, indices, axis).get_output(0)
 
@@ -396,6 +413,17 @@ _DATATYPE_OF_NUMPY = {
     np.dtype(np.uint64): DataType.UINT64,
     np.dtype(np.bool_): DataType.BOOL,
 }
+
+
+def _within_max_rank(dims: tuple[int, ...]) -> tuple[int, ...]:
+    """`dims`, or ModelError when they are more than a tensor may have."""
+    if len(dims) > MAX_RANK:
+        raise ModelError(
+            ErrorCode.INVALID_NODE,
+            f"the output would have {len(dims)} dimensions; at most {MAX_RANK} are supported "
+            "(MAX_RANK)",
+        )
+    return dims
 
 
 def _numpy_has(dtype: torch.dtype) -> bool:
