@@ -227,10 +227,8 @@ def hardmax(ctx: ImportContext, node: OnnxNode) -> ITensor:
             ErrorCode.UNSUPPORTED_NODE_DYNAMIC, "the axis size must be known at build time"
         )
     index = _topk(ctx, ctx.cast(x, reduce_type(ctx, x)), TopKOperation.MAX, 1, axis)[1]
-    positions = np.arange(shape[axis], dtype=np.int32).reshape(
-        [shape[axis] if a == axis else 1 for a in range(len(shape))]
-    )
-    hit = ctx.binary(ctx.constant(positions), index, E.EQUAL)
+    positions = ctx.positions(shape[axis], axis, len(shape), ctx.dtype(index))
+    hit = ctx.binary(positions, index, E.EQUAL)
     y = ctx.cast(hit, ctx.dtype(x))
     return y if restore is None else ctx.reshape(y, restore)
 

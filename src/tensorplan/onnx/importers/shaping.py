@@ -12,7 +12,8 @@ import math
 import numpy as np
 
 from ...network.tensor import ITensor
-from ...ops.base import UNKNOWN
+from ...ops.base import MAX_HOST_VALUE_BYTES, UNKNOWN
+from ...plan.format import MAX_TENSOR_BYTES
 from ...types import (
     DataType,
     ElementWiseOperation,
@@ -412,11 +413,24 @@ def range_(ctx: ImportContext, node: OnnxNode) -> ITensor:
     start, limit, delta = (ctx.require_value(node, i).reshape(()) for i in range(3))
     if delta == 0:
         raise node.error(ErrorCode.INVALID_VALUE, "Range's delta must not be 0")
-    count = max(math.ceil((limit - start) / delta), 0)
+    with np.errstate(all="ignore"):  # overflow and inf are refused below
+        steps = (limit - start) / delta
+    count = max(math.ceil(steps), 0) if np.isfinite(steps) else None
+    if count is None or count * start.dtype.itemsize > MAX_TENSOR_BYTES:
+        raise node.error(
+            ErrorCode.INVALID_VALUE,
+            f"Range from {start} to {limit} by {delta} has {steps} elements, over the "
+            f"{MAX_TENSOR_BYTES} bytes a tensor may have (MAX_TENSOR_BYTES)",
+        )
+    dtype = ctx.dtype(node.inputs[0])
+    if count * start.dtype.itemsize > MAX_HOST_VALUE_BYTES:  # too big to fold: a run-time fill
+        layer = ctx.network.add_fill([count], FillOperation.LINSPACE, dtype)
+        layer.alpha, layer.beta = start.item(), delta.item()
+        return layer.get_output(0)
     values = (
         start + np.arange(count, dtype=np.float64 if start.dtype.kind == "f" else np.int64) * delta
     )
-    return ctx.constant(values.astype(start.dtype), ctx.dtype(node.inputs[0]))
+    return ctx.constant(values.astype(start.dtype), dtype)
 
 
 def _dynamic_range(ctx: ImportContext, node: OnnxNode) -> ITensor:
@@ -444,8 +458,9 @@ def eye_like(ctx: ImportContext, node: OnnxNode) -> ITensor:
     dtype = ctx.dtype(x)
     if node.has("dtype"):
         dtype = datatype_of(node.attr("dtype", "int"), "the 'dtype' attribute")
-    eye = np.eye(*shape, k=node.attr("k", "int", 0))
-    return ctx.constant(eye, dtype)
+    offsets = ctx.diagonal_offsets(*shape)
+    k = ctx.constant(np.array([[node.attr("k", "int", 0)]], dtype=np.int64))
+    return ctx.cast(ctx.binary(offsets, k, E.EQUAL), dtype)
 
 
 def trilu(ctx: ImportContext, node: OnnxNode) -> ITensor:
@@ -461,10 +476,14 @@ def trilu(ctx: ImportContext, node: OnnxNode) -> ITensor:
     rows, columns = shape[-2:]
     if rows * columns == 0:
         return ctx.identity(x)  # an empty matrix is its own triangle
-    ones = np.ones((rows, columns), dtype=bool)
-    mask = np.triu(ones, k) if node.attr("upper", "int", 1) else np.tril(ones, k)
+    k = min(max(k, -rows), columns)  # the same mask, and k - 1 and k + 1 fit in int64
+    offsets = ctx.diagonal_offsets(rows, columns)  # kept: column - row >= k (upper), <= k (lower)
+    if node.attr("upper", "int", 1):
+        mask = ctx.binary(offsets, ctx.constant(np.array([[k - 1]], np.int64)), E.GREATER)
+    else:
+        mask = ctx.binary(offsets, ctx.constant(np.array([[k + 1]], np.int64)), E.LESS)
     zero = ctx.scalar_like(0, x)
-    return ctx.select(ctx.constant(mask), x, zero)
+    return ctx.select(mask, x, zero)
 
 
 IMPORTERS = {
