@@ -11,7 +11,8 @@ from collections.abc import Iterator
 
 import numpy as np
 import onnx
-from google.protobuf.message import DecodeError
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import DecodeError, Message
 from onnx import TensorProto, numpy_helper
 from onnx.external_data_helper import load_external_data_for_tensor, uses_external_data
 
@@ -99,9 +100,29 @@ def load_model(data: bytes | bytearray | memoryview, path: str | None = None) ->
             f"the {len(raw)} bytes decode to no ONNX model (no IR version or no graph); "
             "is the file truncated or of another format?",
         )
+    _check_text(model)
     base_dir = os.path.dirname(os.path.abspath(path)) if path else os.getcwd()
     load_external_data(model, base_dir)
     return model
+
+
+def _check_text(model: onnx.ModelProto) -> None:
+    """ModelError for a string field that is not valid UTF-8 (protobuf gives such a field as
+    bytes, not str, and names must be text everywhere after this)."""
+    pending: list[Message] = [model]
+    while pending:
+        message = pending.pop()
+        for field, value in message.ListFields():
+            if field.type == FieldDescriptor.TYPE_MESSAGE:
+                pending.extend(value if field.is_repeated else [value])
+            elif field.type == FieldDescriptor.TYPE_STRING:
+                for text in value if field.is_repeated else [value]:
+                    if not isinstance(text, str):
+                        raise ModelError(
+                            ErrorCode.MODEL_DESERIALIZE_FAILED,
+                            f"field '{field.full_name}' holds {_text(text)!r}, which is not "
+                            "valid UTF-8 (ONNX strings are UTF-8)",
+                        )
 
 
 def load_external_data(model: onnx.ModelProto, base_dir: str) -> None:
@@ -111,7 +132,8 @@ def load_external_data(model: onnx.ModelProto, base_dir: str) -> None:
             continue
         try:
             load_external_data_for_tensor(tensor, base_dir)
-        except (OSError, ValueError, onnx.checker.ValidationError) as error:
+        # RuntimeError: onnx's C++ file checks (std::filesystem: a name too long, ...)
+        except (OSError, ValueError, RuntimeError, onnx.checker.ValidationError) as error:
             location = next((e.value for e in tensor.external_data if e.key == "location"), "")
             raise ModelError(
                 ErrorCode.INVALID_VALUE,
@@ -223,6 +245,11 @@ def topological_order(graph: onnx.GraphProto, known: set[str]) -> list[int]:
                     )
                 stack.append((before, False))
     return order
+
+
+def _text(value: str | bytes) -> str:
+    """A protobuf string field as text (protobuf gives bytes for invalid UTF-8)."""
+    return value if isinstance(value, str) else value.decode("utf-8", errors="replace")
 
 
 def _known(elem_type: int) -> bool:
