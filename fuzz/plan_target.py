@@ -95,9 +95,10 @@ class ZeroBuffers(trt.IOutputAllocator):
         self.nbytes = 0
 
     def address(self, engine: trt.ICudaEngine, name: str, shape: trt.Dims) -> int | None:
-        """A zeroed buffer for tensor `name` of `shape`; None beyond the budget."""
+        """A zeroed buffer for tensor `name` of `shape` (its bytes per element as the engine
+        says: sub-byte types take a byte); None beyond the budget."""
         count = math.prod(max(dim, 0) for dim in shape)
-        return self._allocate(math.ceil(count * engine.get_tensor_dtype(name).itemsize))
+        return self._allocate(count * engine.get_tensor_bytes_per_component(name))
 
     def fill(self, values: list[int], dtype: trt.DataType) -> None:
         """Write `values` into the last buffer, as integers of `dtype` (INT32 or INT64)."""

@@ -6,6 +6,7 @@ import pytest
 import runtime_networks as nets
 
 import tensorplan as trt
+from helpers import build_plan
 
 INVALID_ARGUMENT = 3
 IO = [
@@ -142,3 +143,21 @@ def test_an_engines_own_recorder(engine, logger, recorder):
     assert len(recorder.errors) == 1
     assert logger.errors == []
     assert engine.create_execution_context().error_recorder is recorder
+
+
+@pytest.mark.parametrize(
+    ("dtype", "size"), [(trt.float32, 4), (trt.float16, 2), (trt.int4, 1), (trt.fp4, 1)]
+)
+def test_bytes_per_component_is_what_a_buffer_needs_per_element(logger, dtype, size):
+    """Sub-byte types are kept one element per byte (docs/dtypes.md), so a buffer sized by
+    `get_tensor_bytes_per_component` holds what the engine writes."""
+
+    def define(network):
+        x = network.add_input("x", trt.float16, (4,))
+        y = network.add_cast(x, dtype).get_output(0)
+        y.name = "y"
+        network.mark_output(y)
+
+    engine = trt.Runtime(logger).deserialize_cuda_engine(build_plan(define))
+    assert engine.get_tensor_bytes_per_component("y") == size
+    assert engine.get_tensor_bytes_per_component("x") == 2

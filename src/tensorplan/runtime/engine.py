@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from ..device import torch_dtype
+from ..device import storage_itemsize, torch_dtype
 from ..errors import report_error
 from ..ir import Program
 from ..memory import Allocation, IHostMemory
@@ -110,8 +110,12 @@ class ICudaEngine:
         return f"Row major linear {dtype.name} format"
 
     def get_tensor_bytes_per_component(self, name: str, profile_index: int = 0) -> int:
+        """Bytes of one element in the tensor's buffer: 1 for the sub-byte types, which
+        tensorplan keeps one element per byte (docs/dtypes.md), where TensorRT packs them."""
         value_id = self._lookup(name, "getTensorBytesPerComponent")
-        return -1 if value_id is None else int(self._program.graph.values[value_id].dtype.itemsize)
+        return (
+            -1 if value_id is None else storage_itemsize(self._program.graph.values[value_id].dtype)
+        )
 
     def get_tensor_components_per_element(self, name: str, profile_index: int = 0) -> int:
         return -1 if self._lookup(name, "getTensorComponentsPerElement") is None else 1
