@@ -74,6 +74,16 @@ def test_a_scan_of_a_million_steps_is_refused_before_unrolling():
     assert f"{onnx_graph.MAX_UNROLLED_STEPS} (MAX_UNROLLED_STEPS" in error.desc()
 
 
+def test_a_scan_claiming_two_billion_scan_inputs_is_an_error():
+    node = scan("claims", "x", "y", identity_body())
+    node.attribute[1].i = 1 << 31  # num_scan_inputs: its default axes were a list of 2**31
+    ok, parser, _ = parse(model_of([node], [tensor("x", [4, 3])], [tensor("y", None)]))
+    assert not ok
+    error = only_error(parser)
+    assert (error.code(), error.node_name()) == (ErrorCode.INVALID_NODE, "claims")
+    assert "num_scan_inputs is 2147483648" in error.desc()
+
+
 def test_nested_scans_count_their_steps_together():
     # 64 outer steps of 32 inner ones: each Scan is under the limit, together they are 2,112
     inner = scan("inner", "x_in", "x_out", identity_body())

@@ -229,7 +229,19 @@ class GraphImporter:
         when the network is built (tensorplan has no loop layers yet)."""
         body: onnx.GraphProto = node.attr("body", "graph")
         scans = node.attr("num_scan_inputs", "int", 0)
+        if not 1 <= scans <= len(node.inputs):
+            raise node.error(
+                ErrorCode.INVALID_NODE,
+                f"num_scan_inputs is {scans}; it must be from 1 to the node's "
+                f"{len(node.inputs)} inputs",
+            )
         states = len(node.inputs) - scans
+        if len(body.input) != len(node.inputs) or len(body.output) < states:
+            raise node.error(
+                ErrorCode.INVALID_NODE,
+                f"the body takes {len(body.input)} inputs and gives {len(body.output)} outputs; "
+                f"the node has {len(node.inputs)} inputs, {states} of them states",
+            )
         state_values, scan_inputs = list(node.inputs[:states]), list(node.inputs[states:])
         if not scan_inputs or any(t is None for t in node.inputs):
             raise node.unsupported("Scan needs its scan inputs")
