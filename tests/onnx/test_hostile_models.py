@@ -371,13 +371,17 @@ def test_a_node_making_rank_over_max_rank_is_refused():
 # -- linear time ---------------------------------------------------------------------------------
 
 
-def relu_chain(nodes: int) -> onnx.ModelProto:
+def chain_of(nodes: int, op: str = "Relu") -> onnx.ModelProto:
+    """`nodes` nodes of `op` in a row; Add adds one constant, which every node reads."""
     names = ["x"] + [f"t{i}" for i in range(nodes - 1)] + ["y"]
-    chain = [helper.make_node("Relu", [names[i]], [names[i + 1]]) for i in range(nodes)]
-    return model_of(chain, [tensor("x", [1, 8])], [tensor("y", [1, 8])])
+    operands = ["one"] if op == "Add" else []
+    chain = [helper.make_node(op, [names[i], *operands], [names[i + 1]]) for i in range(nodes)]
+    one = numpy_helper.from_array(np.ones((1, 8), np.float32), "one")
+    return model_of(chain, [tensor("x", [1, 8])], [tensor("y", [1, 8])], [one] if operands else [])
 
 
-def test_pointwise_fusion_visits_each_node_of_a_long_chain_about_once(monkeypatch):
+@pytest.mark.parametrize("op", ["Relu", "Add"])
+def test_pointwise_fusion_visits_each_node_of_a_long_chain_about_once(monkeypatch, op):
     calls = []
     original = fusion.fuse_pointwise_chain
     monkeypatch.setattr(
@@ -385,17 +389,18 @@ def test_pointwise_fusion_visits_each_node_of_a_long_chain_about_once(monkeypatc
         "fuse_pointwise_chain",
         lambda chains, node: calls.append(node) or original(chains, node),
     )
-    ok, _, network = parse(relu_chain(2000))
+    ok, _, network = parse(chain_of(2000, op))
     assert ok
     builder = network.builder
     assert builder.build_serialized_network(network, builder.create_builder_config()) is not None
     # one visit per node, and one more for each chain's new end (rescanning every node after
-    # each of the 63 fusions took 63 visits per node)
+    # each of the 63 fusions took 63 visits per node; so did revisiting every reader of the
+    # constant that each Add reads)
     assert len(calls) == 2000 + 2000 // 32
 
 
 def test_a_20k_node_chain_parses_and_builds_in_linear_time():
-    model = relu_chain(20_000)
+    model = chain_of(20_000)
     started = time.perf_counter()
     ok, _, network = parse(model)
     assert ok

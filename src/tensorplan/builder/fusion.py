@@ -162,7 +162,11 @@ class _Chains:
 
     def replace(self, matches: list[Match]) -> list[Node]:
         """Update the index as `_replace` changes the graph (which it leaves as it is): the
-        nodes left that produce or read a value the matches' chains produced or read."""
+        nodes left that produce or read a value the matches' chains produced or read.
+
+        The readers of values no node produces (constants, inputs, and the values inside the
+        chains) are left as they were: no pointwise match asks for them, and a constant read
+        by every node of a long chain would make each update as long as the chain."""
         gone = {id(n) for chain, _ in matches for n in chain}
         touched: dict[int, Node] = {}
         changed: set[int] = set()
@@ -181,11 +185,13 @@ class _Chains:
                         node for v in node.inputs if v == value_id
                     )
         for value_id in changed:
+            producer = self.producer.get(value_id)
+            if producer is None:
+                continue
             readers = [r for r in self.readers.get(value_id, []) if id(r) not in gone]
             readers.sort(key=self.position)
             self.readers[value_id] = readers
-            producer = self.producer.get(value_id)
-            for node in (*readers, *([producer] if producer is not None else [])):
+            for node in (*readers, producer):
                 touched[id(node)] = node
         for node_id in gone:
             del self._positions[node_id]
