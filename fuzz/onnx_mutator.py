@@ -10,12 +10,11 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-import atheris
 import onnx
 from google.protobuf.message import DecodeError, EncodeError
 from onnx import AttributeProto, TensorProto, helper
 
-from .values import ODD_FLOATS, ODD_STRINGS, odd_int
+from .values import ODD_FLOATS, ODD_STRINGS, odd_int, structured_or_raw
 
 RAW_DAMAGE = 0.2
 """The share of mutations that damage the serialized bytes anywhere."""
@@ -28,14 +27,8 @@ Nodes = Any
 
 
 def mutate_model(data: bytes, max_size: int, seed: int) -> bytes:
-    """atheris's custom mutator: `data` edited by `edit_model`, or by libFuzzer's byte
-    mutations when the dice say so, when `data` does not decode, or when the edit is too long."""
-    rng = random.Random(seed)
-    if rng.random() >= RAW_DAMAGE:
-        edited = edit_model(data, rng)
-        if edited is not None and len(edited) <= max_size:
-            return edited
-    return atheris.Mutate(data, max_size)
+    """atheris's custom mutator: `edit_model`, or libFuzzer's byte mutations (values.structured_or_raw)."""
+    return structured_or_raw(data, max_size, seed, edit_model, RAW_DAMAGE)
 
 
 def edit_model(data: bytes, rng: random.Random) -> bytes | None:

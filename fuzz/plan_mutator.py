@@ -11,7 +11,6 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-import atheris
 from tests.plan import planedit
 
 import tensorplan as trt
@@ -19,7 +18,7 @@ from tensorplan.ops import REGISTRY
 from tensorplan.plan.format import PlanError
 from tensorplan.plan.reader import read_header
 
-from .values import ODD_FLOATS, ODD_STRINGS, odd_int
+from .values import ODD_FLOATS, ODD_STRINGS, odd_int, structured_or_raw
 
 RAW_DAMAGE = 0.15
 """The share of mutations that damage bytes anywhere, checksums left as they fall."""
@@ -30,14 +29,8 @@ ValueErrors; nesting deeper than Python's recursion limit is a RecursionError)."
 
 
 def mutate_plan(data: bytes, max_size: int, seed: int) -> bytes:
-    """atheris's custom mutator: `data` edited by `edit_plan`, or by libFuzzer's byte mutations
-    when the dice say so, when `data` is no plan planedit can read, or when the edit is too long."""
-    rng = random.Random(seed)
-    if rng.random() >= RAW_DAMAGE:
-        edited = edit_plan(data, rng)
-        if edited is not None and len(edited) <= max_size:
-            return edited
-    return atheris.Mutate(data, max_size)
+    """atheris's custom mutator: `edit_plan`, or libFuzzer's byte mutations (values.structured_or_raw)."""
+    return structured_or_raw(data, max_size, seed, edit_plan, RAW_DAMAGE)
 
 
 def edit_plan(plan: bytes, rng: random.Random) -> bytes | None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
+
+import atheris
 
 BOUNDARY_INTS = (
     0, 1, -1, -2, 2, 3, 4, 7, 8, 9, 16, 63, 64, 65, 127, 128, 255, 256, 1023, 1024, 4095, 4096,
@@ -22,3 +25,21 @@ def odd_int(rng: random.Random, near: int | None = None) -> int:
     if near is not None and rng.random() < 0.5:
         return rng.choice((near + 1, near - 1, near * 2, near // 2, -near, near + 256, near << 20))
     return rng.choice(BOUNDARY_INTS)
+
+
+def structured_or_raw(
+    data: bytes,
+    max_size: int,
+    seed: int,
+    edit: Callable[[bytes, random.Random], bytes | None],
+    raw_damage: float,
+) -> bytes:
+    """atheris's custom mutator: `data` changed by `edit`, or by libFuzzer's byte mutations
+    with probability `raw_damage`, when `edit` cannot read `data`, or when its result is too
+    long."""
+    rng = random.Random(seed)
+    if rng.random() >= raw_damage:
+        edited = edit(data, rng)
+        if edited is not None and len(edited) <= max_size:
+            return edited
+    return atheris.Mutate(data, max_size)
