@@ -87,7 +87,7 @@ _E4M3FN_OVERFLOW = 464.0
 def torch_dtype(trt_type: DataType) -> torch.dtype:
     """The torch dtype a DataType is stored in; TypeError for types tensorplan cannot store."""
     try:
-        return TORCH_DTYPES[DataType(trt_type)]
+        return TORCH_DTYPES[trt_type]  # an IntEnum key: an int of the same value finds it too
     except KeyError:
         raise TypeError(f"DataType.{DataType(trt_type).name} is not supported") from None
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from ..collector import paused_garbage_collection
 from ..errors import report_error
 from ..ir import Graph, GraphError, Profile, Program, infer_graph
 from ..logging import ILogger, log
@@ -94,7 +95,8 @@ class Builder:
 
     def is_network_supported(self, network: INetworkDefinition, config: IBuilderConfig) -> bool:
         try:
-            self._build_program(network, config, time_tactics=False)
+            with paused_garbage_collection():
+                self._build_program(network, config, time_tactics=False)
         except (BuildError, GraphError):
             return False
         return True
@@ -106,7 +108,7 @@ class Builder:
         started = time.perf_counter()
         progress = BuildProgress(getattr(config, "progress_monitor", None))
         try:
-            with progress.phase("Building engine", 4):
+            with paused_garbage_collection(), progress.phase("Building engine", 4):
                 program = self._build_program(network, config, progress)
                 with progress.phase("Serializing", 1):
                     plan = IHostMemory(write_plan(program))
@@ -150,7 +152,7 @@ class Builder:
             raise BuildError("the network must be an INetworkDefinition")
         progress = progress or BuildProgress(None)
         with progress.phase("Lowering", 1):
-            graph = lower(network)
+            graph, inferred = lower(network)
             shape_tensors = {
                 tensor.name for tensor in network._inputs if network._is_shape_tensor(tensor)
             }
@@ -158,7 +160,7 @@ class Builder:
             progress.step()
         constraints = PrecisionConstraints.of(network)
         passes = (
-            fold_constants,
+            partial(fold_constants, inferred=inferred),
             remove_identities,
             partial(fuse, keep=constraints.names),
             partial(assign_precision, flags=config.flags, constraints=constraints),

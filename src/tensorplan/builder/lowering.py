@@ -18,8 +18,9 @@ class BuildError(ValueError):
     """The network cannot be built; the message names the layer or tensor and why."""
 
 
-def lower(network: INetworkDefinition) -> Graph:
-    """The graph of everything the network's outputs depend on, in execution order."""
+def lower(network: INetworkDefinition) -> tuple[Graph, dict[int, TensorMeta]]:
+    """The graph of everything the network's outputs depend on, in execution order, and the
+    meta lowering inferred for each of its values (network shapes, no shape-input values)."""
     if not network._outputs:
         raise BuildError("the network has no outputs; mark at least one with mark_output")
     graph = Graph()
@@ -48,7 +49,7 @@ def lower(network: INetworkDefinition) -> Graph:
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise BuildError(f"network inputs and outputs need unique names; repeated: {duplicates}")
-    return graph
+    return graph, metas
 
 
 def _execution_order(network: INetworkDefinition) -> list[ILayer]:

@@ -10,19 +10,30 @@ FOLD_GROWTH_LIMIT = 1 << 20
 """Bytes a folded result may add to the plan beyond the size of the constants it replaces."""
 
 
-def fold_constants(graph: Graph) -> None:
+def fold_constants(graph: Graph, inferred: dict[int, TensorMeta] | None = None) -> None:
     """Replace every node computable at build time by its result, as constants (shapes here
-    are the network's, and shape-tensor inputs have no values yet)."""
+    are the network's, and shape-tensor inputs have no values yet).
+
+    `inferred` holds metas already inferred for the graph's values (by lowering): a node
+    whose inputs have exactly those metas has those outputs, and is not inferred again."""
+    inferred = inferred or {}
     metas: dict[int, TensorMeta] = {}
     for value_id, tensor in graph.constants.items():
-        metas[value_id] = TensorMeta(graph.values[value_id].dtype, tuple(tensor.shape), tensor)
+        metas[value_id] = inferred.get(value_id) or TensorMeta(
+            graph.values[value_id].dtype, tuple(tensor.shape), tensor
+        )
     for value_id in graph.inputs:
         value = graph.values[value_id]
-        metas[value_id] = TensorMeta(value.dtype, value.shape)
+        metas[value_id] = inferred.get(value_id) or TensorMeta(value.dtype, value.shape)
     kept: list[Node] = []
     for node in graph.nodes:
         inputs = [None if v is None else metas[v] for v in node.inputs]
-        results = infer_node_named(node, inputs, values_known=False)
+        known = [inferred.get(v) for v in node.outputs]
+        unchanged = all(v is None or metas[v] is inferred.get(v) for v in node.inputs)
+        if unchanged and None not in known:
+            results = known
+        else:
+            results = infer_node_named(node, inputs, values_known=False)
         op = get_op(node.op)
         if (
             not all(r.value is not None for r in results)

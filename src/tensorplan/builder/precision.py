@@ -109,8 +109,12 @@ def reduced_type(flags: int) -> DataType | None:
 
 
 def assign_precision(graph: Graph, flags: int, constraints: PrecisionConstraints) -> None:
-    """Give every node its compute type, converting weights and inserting casts as needed."""
-    _Assignment(graph, reduced_type(flags), constraints).run()
+    """Give every node its compute type, converting weights and inserting casts as needed.
+    Without a reduced type and without per-layer precisions every node keeps the types
+    lowering gave it (casts for pinned output types are already there): nothing to do."""
+    reduced = reduced_type(flags)
+    if reduced is not None or constraints.precisions:
+        _Assignment(graph, reduced, constraints).run()
 
 
 def convert_weights(tensor: torch.Tensor, dtype: DataType) -> torch.Tensor:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import onnx
 
+from ..collector import paused_garbage_collection
 from ..logging import ILogger, log
 from ..network.definition import INetworkDefinition
 from ..network.tensor import ITensor
@@ -264,7 +265,8 @@ class OnnxParser:
     def _import(self, proto: onnx.ModelProto, func: str) -> bool:
         self._constant_requests = set()
         try:
-            ctx = import_model(self._network, proto)
+            with paused_garbage_collection():
+                ctx = import_model(self._network, proto)
         except NeedsConstant as error:
             self._constant_requests = set(error.sources)
             return self._fail(error, func)

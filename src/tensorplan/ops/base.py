@@ -281,7 +281,7 @@ def infer_node(
         if inputs[index] is None:
             raise ShapeError(f"input {index} is missing")
     present = [meta for meta in inputs if meta is not None]
-    if values_known and all(meta.is_static for meta in present):
+    if values_known and op.shape_inputs and all(meta.is_static for meta in present):
         for index in op.shape_inputs:
             if index < len(inputs) and inputs[index] is not None and inputs[index].value is None:
                 raise ShapeError(
@@ -291,14 +291,15 @@ def infer_node(
     outputs = op.infer(list(inputs), attrs)
     if len(outputs) != op.num_outputs and op.num_outputs >= 0:
         raise ShapeError(f"produced {len(outputs)} outputs, expected {op.num_outputs}")
-    if all(o.value is not None for o in outputs) or not op.foldable:
+    if not op.foldable or all(o.value is not None for o in outputs):
         return outputs
+    for meta in present:
+        if meta.value is None:
+            return outputs
     if op.data_dependent:
-        known = all(meta.value is not None for meta in present)
         small = all(meta.nbytes <= MAX_HOST_VALUE_BYTES for meta in present)
-        return evaluate_dynamic(op, inputs, attrs, outputs) if known and small else outputs
-    small = all(o.is_static and o.nbytes <= MAX_HOST_VALUE_BYTES for o in outputs)
-    if small and all(meta.value is not None for meta in present):
+        return evaluate_dynamic(op, inputs, attrs, outputs) if small else outputs
+    if all(o.is_static and o.nbytes <= MAX_HOST_VALUE_BYTES for o in outputs):
         return evaluate(op, inputs, attrs, outputs)
     return outputs
 

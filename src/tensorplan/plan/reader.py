@@ -7,20 +7,17 @@ docs/plan-format.md, and op names are looked up in tensorplan's own op registry.
 from __future__ import annotations
 
 import bisect
-import contextlib
-import gc
 import itertools
 import json
 import math
 import re
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
+from ..collector import paused_garbage_collection
 from ..device import TORCH_DTYPES, torch_dtype
 from ..ir import Graph, MemoryPlan, Node, Profile, Program, Value
 from ..ops import REGISTRY
@@ -246,31 +243,6 @@ def verify_section(plan: memoryview, section: Section, threads: int = 1) -> None
     data = plan[section.offset : section.offset + section.length]
     if crc32(data, threads) != section.crc:
         raise PlanError(f"section '{section.name}' is corrupted: its checksum does not match")
-
-
-_active_readers = 0
-_collector_was_enabled = False
-_collector_lock = threading.Lock()
-
-
-@contextlib.contextmanager
-def paused_garbage_collection() -> Iterator[None]:
-    """Python's cyclic collector off while a plan's metadata becomes objects: it would scan
-    them again and again as they are made, most of the time of reading a large plan. With
-    readers on several threads, the last one done turns it back on, if it was on."""
-    global _active_readers, _collector_was_enabled
-    with _collector_lock:
-        if _active_readers == 0:
-            _collector_was_enabled = gc.isenabled()
-            gc.disable()
-        _active_readers += 1
-    try:
-        yield
-    finally:
-        with _collector_lock:
-            _active_readers -= 1
-            if _active_readers == 0 and _collector_was_enabled:
-                gc.enable()
 
 
 def _host_code_names(plan: memoryview, header: PlanHeader) -> str:

@@ -37,8 +37,8 @@ FORMAT_VERSION = 1
 MANIFEST = "MANIFEST.json"
 PACKAGE_DIR = "tensorplan"
 PARTS = (
-    "device.py", "errors.py", "ir.py", "logging.py", "memory.py", "types.py", "version.py",
-    "plugin.py", "lean", "ops", "plan", "plugins", "runtime",
+    "collector.py", "device.py", "errors.py", "ir.py", "logging.py", "memory.py", "types.py",
+    "version.py", "plugin.py", "lean", "ops", "plan", "plugins", "runtime",
 )  # fmt: skip
 """What of the package a lean runtime holds: modules and whole sub-packages."""
 ROOT_INIT = (
