@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 
+import onnx
 import pytest
 from fuzz.contract import QuietLogger
 from fuzz.onnx_target import build_parsed
+from onnx import TensorProto, helper
 
 import seed_corpus
 import tensorplan as trt
@@ -53,6 +55,28 @@ def test_plans_and_models_are_saved_by_their_sha1(restored, tmp_path, onnx_seeds
     assert {p.stem for p in (tmp_path / "corpus" / "plan").glob("*.plan")} == names(*plans)
     saved = {p.stem for p in (tmp_path / "corpus" / "onnx").glob("*.onnx")}
     assert saved == names(onnx_seeds[0], b"\x08\xff")
+
+
+def test_models_of_more_than_max_seed_nodes_are_not_saved(restored, tmp_path):
+    restored.setenv("TENSORPLAN_SEED_CORPUS", str(tmp_path / "corpus"))
+    seed_corpus.pytest_configure(None)
+
+    def chain(nodes: int) -> onnx.ModelProto:
+        names = ["x", *(f"t{i}" for i in range(nodes - 1)), "y"]
+        graph = helper.make_graph(
+            [helper.make_node("Relu", [names[i]], [names[i + 1]]) for i in range(nodes)],
+            "chain",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])],
+        )
+        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+    kept, dropped = chain(seed_corpus.MAX_SEED_NODES), chain(seed_corpus.MAX_SEED_NODES + 1)
+    for model in (kept, dropped, dropped.SerializeToString()):
+        network = trt.Builder(QuietLogger()).create_network()
+        assert trt.OnnxParser(network, QuietLogger()).parse(model)
+    saved = {p.stem for p in (tmp_path / "corpus" / "onnx").glob("*.onnx")}
+    assert saved == {hashlib.sha1(kept.SerializeToString()).hexdigest()}
 
 
 def test_without_the_variable_nothing_is_wrapped(restored):
