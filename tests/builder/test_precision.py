@@ -258,3 +258,33 @@ def test_weights_beyond_the_half_range_are_clamped_not_infinite():
     _, engine = build(define, with_flags(trt.BuilderFlag.FP16, profile=False))
     out = run(engine, {"x": keep})["out"]
     np.testing.assert_array_equal(out, [[0.0, -65504.0, 0.0, -65504.0]])
+
+
+def grid_sample_then_lp_pool(network, dtype=trt.float32):
+    x = network.add_input("x", trt.float32, X.shape)
+    grid = network.add_constant(GRID.shape, trt.Weights(GRID)).get_output(0)
+    sampled = network.add_grid_sample(x, grid).get_output(0)
+    pooled = network.add_lp_pooling(sampled, (2, 2), 2.0)
+    pooled.stride_nd = (2, 2)
+    pooled.get_output(0).name = "out"
+    network.mark_output(pooled.get_output(0))
+
+
+GRID = np.random.default_rng(3).uniform(-1, 1, (2, 6, 6, 2)).astype(np.float32)
+
+
+def grid_sample_lp_pool_reference(x: np.ndarray) -> np.ndarray:
+    sampled = F.grid_sample(torch.from_numpy(x), torch.from_numpy(GRID), align_corners=False)
+    return F.lp_pool2d(sampled, 2.0, 2, stride=2).numpy()
+
+
+def test_grid_sample_and_lp_pooling_compute_in_half_under_fp16():
+    _, engine = build(grid_sample_then_lp_pool, with_flags(trt.BuilderFlag.FP16, profile=False))
+    for layer in ("grid_sample", "lp_pooling"):
+        graph = engine._program.graph
+        (node,) = [n for n in graph.nodes if n.op == layer]
+        assert graph.values[node.inputs[0]].dtype == trt.float16, layer
+        assert graph.values[node.outputs[0]].dtype == trt.float16, layer
+    np.testing.assert_allclose(
+        run(engine, {"x": X})["out"], grid_sample_lp_pool_reference(X), rtol=1e-2, atol=1e-2
+    )

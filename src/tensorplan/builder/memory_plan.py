@@ -9,28 +9,10 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 
 from ..ir import Graph, MemoryPlan
+from ..ops import get_op
 from ..ops.base import TensorMeta
 from ..plan.format import CONSTANT_ALIGNMENT, align
 from ..plan.views import shuffle_views
-
-CHANNELS_LAST_READERS = frozenset(
-    {
-        "conv_bias_act",
-        "convolution",
-        "pooling",
-        "pool_bias_act",
-        "reduce",
-        "activation",
-        "elementwise",
-        "unary",
-        "pointwise",
-        "shuffle",
-    }
-)
-"""Ops whose kernels read inputs of any strides: a channels-last activation may feed them."""
-
-ADJACENT_OUTPUT_OPS = frozenset({"matmul_bias_act"})
-"""Ops with several outputs that are fastest when their outputs lie back to back."""
 
 
 def plan_memory(graph: Graph, shape_sets: Sequence[Sequence[TensorMeta]]) -> MemoryPlan:
@@ -133,13 +115,13 @@ class _Placed:
 
 
 def _blocks(graph: Graph, slotted: Collection[int]) -> list[list[int]]:
-    """The values to place, alone or in blocks: the outputs of a node of ADJACENT_OUTPUT_OPS
+    """The values to place, alone or in blocks: the outputs of a node whose op has `adjacent_outputs`
     that all get slots lie back to back (its kernel then writes them in one batched call)."""
     grouped: set[int] = set()
     blocks = []
     for node in graph.nodes:
         outputs = node.outputs
-        adjacent = node.op in ADJACENT_OUTPUT_OPS and len(outputs) > 1
+        adjacent = get_op(node.op).adjacent_outputs and len(outputs) > 1
         if adjacent and all(v in slotted and v not in grouped for v in outputs):
             blocks.append(list(outputs))
             grouped.update(outputs)
@@ -170,7 +152,7 @@ def channels_last_values(graph: Graph, slotted: Collection[int]) -> frozenset[in
             produces
             and value_id in slotted
             and len(graph.values[value_id].shape) == 4
-            and all(reader.op in CHANNELS_LAST_READERS for reader in readers)
+            and all(get_op(reader.op).reads_channels_last for reader in readers)
         ):
             chosen.add(value_id)
     return frozenset(chosen)

@@ -1,8 +1,8 @@
 """Reduced precision: BuilderFlag.FP16 / BF16, layer precisions and output types.
 
 TensorRT's weakly typed rules, as the builder applies them to the IR:
-- With FP16 (or BF16) set, every layer that has a reduced-precision kernel computes in HALF
-  (or BF16): its FLOAT inputs are converted (weights once, at build time; activations by a
+- With FP16 (or BF16) set, every layer whose op has reduced-precision kernels
+  (`Op.reduced_precision`) computes in HALF (or BF16): its FLOAT inputs are converted (weights once, at build time; activations by a
   cast node) and its FLOAT outputs become HALF.
 - A layer whose `precision` is set computes in that type, with or without the flags.
 - Network inputs and outputs keep the types the network declares; `set_output_type` (and
@@ -27,48 +27,6 @@ from ..network.definition import INetworkDefinition
 from ..ops import get_op
 from ..ops.base import TensorMeta
 from ..types import FLOATS, BuilderFlag, DataType
-
-REDUCIBLE_OPS = frozenset(
-    {
-        "elementwise",
-        "unary",
-        "activation",
-        "select",
-        "matrix_multiply",
-        "convolution",
-        "deconvolution",
-        "pooling",
-        "shuffle",
-        "concatenation",
-        "slice",
-        "gather",
-        "reduce",
-        "topk",
-        "softmax",
-        "normalization",
-        "resize",
-        "padding",
-        "scale",
-        "parametric_relu",
-        "lrn",
-        "scatter",
-        "reverse_sequence",
-        "cumulative",
-        "squeeze",
-        "unsqueeze",
-        "einsum",
-        "conv_bias_act",
-        "pool_bias_act",
-        "matmul_bias_act",
-        "attention",
-        "layer_norm",
-        "rms_norm",
-    }
-)
-"""Ops with HALF and BF16 kernels, which the FP16 and BF16 flags move to the reduced type."""
-
-TYPE_FREE_OPS = frozenset({"cast", "shape"})
-"""Ops that take their input in any type: no conversion is inserted before them."""
 
 
 @dataclass
@@ -170,7 +128,7 @@ class _Assignment:
         precision = self.constraints.precisions.get(node.name)
         if precision is not None:
             return precision if precision in FLOATS else None
-        if self.reduced is not None and node.op in REDUCIBLE_OPS:
+        if self.reduced is not None and get_op(node.op).reduced_precision:
             return self.reduced
         return None
 
@@ -179,7 +137,7 @@ class _Assignment:
         op = get_op(node.op)
         result: list[int | None] = []
         for index, value_id in enumerate(inputs):
-            if value_id is None or node.op in TYPE_FREE_OPS or index in op.shape_inputs:
+            if value_id is None or op.any_input_type or index in op.shape_inputs:
                 result.append(value_id)
                 continue
             declared = self.declared[value_id]

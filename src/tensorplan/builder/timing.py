@@ -4,14 +4,17 @@ Where a layer has several implementations ("tactics"), the builder times each on
 execution device at the first optimization profile's opt shapes and writes the fastest into
 the plan. An ITimingCache remembers the winner by layer configuration (TimingCacheKey), so
 identical layers are timed once per build and a cache kept across builds skips timing
-altogether. Today the fused attention op has tactics: torch's scaled-dot-product-attention
-backends (ops/fused.py AttentionBackend); a tactic hash is the backend's value.
+altogether. An op has tactics when it declares them (`Op.tactic`: the attribute naming the
+implementation and the enum of its choices); a tactic hash is the choice's value. Today the
+fused attention op has them: torch's scaled-dot-product-attention backends (ops/fused.py
+AttentionBackend).
 
 A serialized cache is plain data: a fixed header, then UTF-8 JSON (see `_HEADER`).
 """
 
 from __future__ import annotations
 
+import enum
 import functools
 import json
 import math
@@ -34,7 +37,6 @@ from ..logging import ILogger, log
 from ..memory import IHostMemory
 from ..ops import get_op
 from ..ops.base import TensorMeta
-from ..ops.fused import AttentionBackend
 from ..ops.shaping import Shuffle
 from ..runtime.executor import tf32_mode
 from ..types import BuilderFlag, DataType, ErrorCodeTRT
@@ -55,8 +57,6 @@ GRAPH_RUNS = 10
 """On CUDA, runs per measurement at least (replayed from one CUDA graph)."""
 
 _KEY_FIELDS = frozenset({"op", "inputs", "attrs", "tf32", "device"})
-_TACTIC_ATTR = "backend"
-"""The attention op's attribute that names its tactic (left out of the key)."""
 
 
 class TimingCacheKey:
@@ -265,14 +265,15 @@ def select_tactics(
     logger: ILogger | None,
     tf32: bool,
 ) -> None:
-    """Give each attention node the fastest backend at `metas` (the first profile's opt point).
+    """Give each node whose op has tactics the fastest one at `metas` (the first profile's
+    opt point).
 
     Timings come from the config's timing cache where it has them (unless
     DISABLE_TIMING_CACHE), else from timing each backend; with ERROR_ON_TIMING_CACHE_MISS a
     layer the cache lacks fails the build. Without a cache set on the config, a private one
     serves this build, so identical layers are timed once.
     """
-    nodes = [node for node in graph.nodes if node.op == "attention"]
+    nodes = [node for node in graph.nodes if get_op(node.op).tactic is not None]
     if not nodes:
         return
     cache = config.get_timing_cache()
@@ -285,6 +286,7 @@ def select_tactics(
     inputs = _InputMaker(graph, metas, memory, device)
     iterations = max(1, int(config.avg_timing_iterations))
     for node in nodes:
+        attr, choices = get_op(node.op).tactic
         where = f"layer '{node.name}' ({node.op})"
         input_metas = [None if v is None else metas[v] for v in node.inputs]
         if not all(meta is None or meta.is_static for meta in input_metas):
@@ -293,11 +295,11 @@ def select_tactics(
         key = _layer_key(node, input_metas, tf32, device_name)
         cached = cache._lookup(key) if reuse else None
         if cached is not None:
-            node.attrs[_TACTIC_ATTR] = _backend_of(cached, where)
+            node.attrs[attr] = _tactic_of(cached, choices, where)
             log(
                 logger,
                 ILogger.Severity.VERBOSE,
-                f"{where}: tactic {node.attrs[_TACTIC_ATTR].name} from the timing cache "
+                f"{where}: tactic {node.attrs[attr].name} from the timing cache "
                 f"({cached.timingMSec:.4f} ms)",
             )
             continue
@@ -309,7 +311,7 @@ def select_tactics(
         runner = _node_runner(node, inputs)
         with tf32_mode(tf32), torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch warns of each backend that cannot run
-            timings = {b: _time(runner(b), device, iterations) for b in AttentionBackend}
+            timings = {t: _time(runner(t), device, iterations) for t in choices}
         runnable = {backend: ms for backend, ms in timings.items() if ms is not None}
         report = ", ".join(
             f"{b.name} {'cannot run' if ms is None else f'{ms:.4f} ms'}"
@@ -319,7 +321,7 @@ def select_tactics(
             log(logger, ILogger.Severity.VERBOSE, f"{where}: {report}; torch chooses")
             continue
         best = min(runnable, key=runnable.__getitem__)
-        node.attrs[_TACTIC_ATTR] = best
+        node.attrs[attr] = best
         if reuse:
             cache._record(key, TimingCacheValue(int(best), runnable[best]))
         log(logger, ILogger.Severity.VERBOSE, f"{where}: {report}; chose {best.name}")
@@ -329,8 +331,10 @@ def _layer_key(
     node: Node, inputs: list[TensorMeta | None], tf32: bool, device_name: str
 ) -> TimingCacheKey:
     """The timing-cache key of `node` with inputs `inputs`."""
-    attrs = get_op(node.op).encode_attrs(node.attrs)
-    attrs.pop(_TACTIC_ATTR, None)
+    op = get_op(node.op)
+    attrs = op.encode_attrs(node.attrs)
+    if op.tactic is not None:  # what is timed is not part of the key
+        attrs.pop(op.tactic[0], None)
     return TimingCacheKey(
         {
             "op": node.op,
@@ -342,13 +346,13 @@ def _layer_key(
     )
 
 
-def _backend_of(value: TimingCacheValue, where: str) -> AttentionBackend:
+def _tactic_of(value: TimingCacheValue, choices: type[enum.IntEnum], where: str) -> enum.IntEnum:
     try:
-        return AttentionBackend(value.tacticHash)
+        return choices(value.tacticHash)
     except ValueError:
         raise BuildError(
             f"{where}: the timing cache chooses tactic {value.tacticHash}, which this layer does "
-            f"not have (its tactics: {', '.join(f'{b.name} = {int(b)}' for b in AttentionBackend)})"
+            f"not have (its tactics: {', '.join(f'{t.name} = {int(t)}' for t in choices)})"
         ) from None
 
 
@@ -381,18 +385,16 @@ class _InputMaker:
         return torch.empty(meta.shape, dtype=torch_dtype(meta.dtype), device=self._device)
 
 
-def _node_runner(
-    node: Node, inputs: _InputMaker
-) -> Callable[[AttentionBackend], Callable[[], None]]:
-    """backend -> a call that runs `node` once on that backend, on tensors of its timing
-    shapes; the call raises RuntimeError when the backend cannot run them."""
+def _node_runner(node: Node, inputs: _InputMaker) -> Callable[[enum.IntEnum], Callable[[], None]]:
+    """tactic -> a call that runs `node` once with that tactic, on tensors of its timing
+    shapes; the call raises RuntimeError when the tactic cannot run them."""
     op = get_op(node.op)
     tensors = [None if v is None else inputs.tensor(v) for v in node.inputs]
     outputs = [inputs.empty(v) for v in node.outputs]
 
-    def on(backend: AttentionBackend) -> Callable[[], None]:
-        attrs = {**node.attrs, _TACTIC_ATTR: backend}
-        return lambda: op.compute(tensors, outputs, attrs, fallback=False)
+    def on(tactic: enum.IntEnum) -> Callable[[], None]:
+        attrs = {**node.attrs, op.tactic[0]: tactic}
+        return lambda: op.run_tactic(tensors, outputs, attrs)
 
     return on
 

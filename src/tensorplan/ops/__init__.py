@@ -1,10 +1,12 @@
 """The op set: every op tensorplan can build and run, by name.
 
-The registry is the explicit list below; each family's module lists its ops in `OPS`.
+The registry is the explicit list below; each family's module lists its ops in `OPS`. An op
+name may appear once.
 """
 
 from __future__ import annotations
 
+from ..registry import unique_names
 from . import (
     conv,
     cumulative,
@@ -33,36 +35,39 @@ from . import (
 )
 from .base import Op
 
-REGISTRY: dict[str, Op] = {
-    op.name: op
-    for family in (
-        elementwise,
-        matmul,
-        conv,
-        pooling,
-        shaping,
-        reduce,
-        normalization,
-        resize,
-        padding,
-        scale,
-        indexing,
-        cumulative,
-        squeeze,
-        fill,
-        einsum,
-        quantize,
-        fused,
-        pointwise,
-        plugin,
-        nonzero,
-        nms,
-        misc,
-        signal,
-        recurrent,
-    )
-    for op in family.OPS
-}
+REGISTRY: dict[str, Op] = unique_names(
+    (
+        (op.name, op)
+        for family in (
+            elementwise,
+            matmul,
+            conv,
+            pooling,
+            shaping,
+            reduce,
+            normalization,
+            resize,
+            padding,
+            scale,
+            indexing,
+            cumulative,
+            squeeze,
+            fill,
+            einsum,
+            quantize,
+            fused,
+            pointwise,
+            plugin,
+            nonzero,
+            nms,
+            misc,
+            signal,
+            recurrent,
+        )
+        for op in family.OPS
+    ),
+    "op",
+)
 
 
 def get_op(name: str) -> Op | None:

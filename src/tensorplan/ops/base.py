@@ -212,6 +212,24 @@ class Op:
     dims for them even for static inputs, and `run_dynamic` computes the outputs."""
     checks_structure: ClassVar[bool] = False
     """Whether `check_structure` checks anything (the plan reader calls it only then)."""
+    reduced_precision: ClassVar[bool] = False
+    """Whether the op has HALF and BF16 kernels: BuilderFlag.FP16 and BF16 move it to the
+    reduced type (builder/precision.py); otherwise it keeps its declared types."""
+    any_input_type: ClassVar[bool] = False
+    """Whether the op takes its inputs in any type (cast, shape): precision assignment
+    converts none of them."""
+    reads_channels_last: ClassVar[bool] = False
+    """Whether its kernels read inputs of any strides, so a channels-last (NHWC) activation
+    may feed it without a layout conversion (builder/memory_plan.py)."""
+    reads_strided_views: ClassVar[bool] = False
+    """Whether its kernels read transposed (strided) views: a transposing shuffle then feeds
+    it as a view, with no copy (plan/views.py, checked by the plan reader too)."""
+    adjacent_outputs: ClassVar[bool] = False
+    """Whether its kernel is fastest with its outputs back to back in the arena (it writes
+    them in one batched call)."""
+    tactic: ClassVar[tuple[str, type[enum.IntEnum]] | None] = None
+    """The attribute that names the op's implementation and the enum of its choices, when it
+    has several: the builder times each and stores the fastest (builder/timing.py)."""
 
     def infer(self, inputs: list[TensorMeta | None], attrs: dict[str, Any]) -> list[TensorMeta]:
         """Output types and shapes (UNKNOWN where not yet known); ShapeError when invalid."""
@@ -227,6 +245,13 @@ class Op:
         self, inputs: list[torch.Tensor | None], attrs: dict[str, Any]
     ) -> list[torch.Tensor]:
         """Data-dependent ops: compute and return the outputs, whose shapes only now are known."""
+        raise NotImplementedError
+
+    def run_tactic(
+        self, inputs: list[torch.Tensor | None], outputs: list[torch.Tensor], attrs: dict[str, Any]
+    ) -> None:
+        """Ops with a `tactic`: `run` with exactly the tactic `attrs` name, raising
+        RuntimeError when it cannot run these inputs (where `run` would choose another)."""
         raise NotImplementedError
 
     def check_structure(self, attrs: dict[str, Any], inputs: list[TensorMeta | None]) -> None:

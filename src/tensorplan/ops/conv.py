@@ -114,6 +114,8 @@ class Convolution(_Convolution):
     """IConvolutionLayer: cross-correlation with groups, dilation and TensorRT's padding modes."""
 
     name = "convolution"
+    reduced_precision = True
+    reads_channels_last = True
     layer_type = LayerType.CONVOLUTION
 
     def kernel_shape(
@@ -237,6 +239,7 @@ class Deconvolution(_Convolution):
     """IDeconvolutionLayer: transposed convolution; padding crops the full output."""
 
     name = "deconvolution"
+    reduced_precision = True
     layer_type = LayerType.DECONVOLUTION
 
     def kernel_shape(

@@ -22,6 +22,7 @@ class Cumulative(Op):
     """
 
     name = "cumulative"
+    reduced_precision = True
     layer_type = LayerType.CUMULATIVE
     num_inputs = (2, 2)
     shape_inputs = frozenset({1})

@@ -33,6 +33,7 @@ class Einsum(Op):
     """IEinsumLayer: `equation` over inputs of one type; the output has that type."""
 
     name = "einsum"
+    reduced_precision = True
     layer_type = LayerType.EINSUM
     num_inputs = (1, MAX_EINSUM_INPUTS)
     attrs = {"equation": Str("")}

@@ -55,6 +55,9 @@ class ElementWise(Op):
     """IElementWiseLayer: a binary operation with TensorRT's broadcast (equal ranks)."""
 
     name = "elementwise"
+    reduced_precision = True
+    reads_channels_last = True
+    reads_strided_views = True
     layer_type = LayerType.ELEMENTWISE
     num_inputs = (2, 2)
     attrs = {"op": Enum(ElementWiseOperation, ElementWiseOperation.SUM)}
@@ -226,6 +229,9 @@ class Unary(Op):
     """IUnaryLayer."""
 
     name = "unary"
+    reduced_precision = True
+    reads_channels_last = True
+    reads_strided_views = True
     layer_type = LayerType.UNARY
     attrs = {"op": Enum(UnaryOperation, UnaryOperation.EXP)}
 
@@ -302,6 +308,9 @@ class Activation(Op):
     """IActivationLayer; `alpha` and `beta` mean what TensorRT documents for each type."""
 
     name = "activation"
+    reduced_precision = True
+    reads_channels_last = True
+    reads_strided_views = True
     layer_type = LayerType.ACTIVATION
     attrs = {
         "type": Enum(ActivationType, ActivationType.RELU),
@@ -343,6 +352,7 @@ class Select(Op):
     """ISelectLayer: `condition ? then : else`, broadcast as elementwise."""
 
     name = "select"
+    reduced_precision = True
     layer_type = LayerType.SELECT
     num_inputs = (3, 3)
 
@@ -396,6 +406,7 @@ class Cast(Op):
     """
 
     name = "cast"
+    any_input_type = True
     layer_type = LayerType.CAST
     attrs = {
         "to_type": Enum(DataType, DataType.FLOAT),

@@ -46,6 +46,8 @@ class ConvBiasAct(Op):
     """
 
     name = "conv_bias_act"
+    reduced_precision = True
+    reads_channels_last = True
     layer_type = LayerType.CONVOLUTION
     num_inputs = (2, 4)
     attrs = {**CONVOLUTION.attrs, **EPILOGUE, "channels_last": Bool(False)}
@@ -108,6 +110,8 @@ class PoolBiasAct(Op):
     """
 
     name = "pool_bias_act"
+    reduced_precision = True
+    reads_channels_last = True
     layer_type = LayerType.POOLING
     num_inputs = (1, 2)
     attrs = {**POOLING.attrs, **EPILOGUE}
@@ -162,6 +166,8 @@ class MatmulBiasAct(Op):
     """
 
     name = "matmul_bias_act"
+    reduced_precision = True
+    adjacent_outputs = True
     layer_type = LayerType.MATRIX_MULTIPLY
     num_inputs = (2, 3)
     num_outputs = -1
@@ -260,6 +266,9 @@ class Attention(Op):
     """
 
     name = "attention"
+    reduced_precision = True
+    reads_strided_views = True
+    tactic = ("backend", AttentionBackend)
     layer_type = LayerType.MATRIX_MULTIPLY
     num_inputs = (3, 4)
     attrs = {
@@ -322,6 +331,11 @@ class Attention(Op):
     ) -> None:
         self.compute(inputs, outputs, attrs, fallback=True)
 
+    def run_tactic(
+        self, inputs: list[torch.Tensor | None], outputs: list[torch.Tensor], attrs: dict
+    ) -> None:
+        self.compute(inputs, outputs, attrs, fallback=False)
+
     def compute(
         self,
         inputs: list[torch.Tensor | None],
@@ -369,6 +383,7 @@ class LayerNorm(Op):
     """
 
     name = "layer_norm"
+    reduced_precision = True
     layer_type = LayerType.NORMALIZATION
     num_inputs = (3, 4)
     attrs = {"epsilon": Float(1e-5), "dims": Int(1, low=1)}
@@ -411,6 +426,7 @@ class RmsNorm(Op):
     """
 
     name = "rms_norm"
+    reduced_precision = True
     layer_type = LayerType.NORMALIZATION
     num_inputs = (2, 2)
     attrs = {"epsilon": Float(1e-5), "dims": Int(1, low=1)}

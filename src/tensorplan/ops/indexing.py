@@ -57,6 +57,7 @@ class Scatter(Op):
     """
 
     name = "scatter"
+    reduced_precision = True
     layer_type = LayerType.SCATTER
     num_inputs = (3, 3)
     attrs = {
@@ -177,6 +178,7 @@ class ReverseSequence(Op):
     """
 
     name = "reverse_sequence"
+    reduced_precision = True
     layer_type = LayerType.REVERSE_SEQUENCE
     num_inputs = (2, 2)
     attrs = {"batch_axis": Int(1), "sequence_axis": Int(0)}

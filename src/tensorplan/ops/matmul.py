@@ -24,6 +24,7 @@ class MatrixMultiply(Op):
     """
 
     name = "matrix_multiply"
+    reduced_precision = True
     layer_type = LayerType.MATRIX_MULTIPLY
     num_inputs = (2, 2)
     attrs = {

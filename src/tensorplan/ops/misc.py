@@ -94,6 +94,7 @@ class LpPooling(Op):
     """
 
     name = "lp_pooling"
+    reduced_precision = True
     layer_type = LayerType.PLUGIN
     attrs = {
         "window_size_nd": Ints(max_len=MAX_WINDOW_RANK),

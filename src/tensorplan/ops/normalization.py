@@ -22,6 +22,7 @@ class SoftMax(Op):
     """
 
     name = "softmax"
+    reduced_precision = True
     layer_type = LayerType.SOFTMAX
     attrs = {"axes": Int(1, low=0)}
 
@@ -55,6 +56,7 @@ class Normalization(Op):
     """
 
     name = "normalization"
+    reduced_precision = True
     layer_type = LayerType.NORMALIZATION
     num_inputs = (3, 3)
     attrs = {

@@ -18,6 +18,7 @@ class Padding(Op):
     """
 
     name = "padding"
+    reduced_precision = True
     layer_type = LayerType.PADDING
     attrs = {"pre_padding_nd": Ints(()), "post_padding_nd": Ints(())}
 

@@ -174,6 +174,8 @@ class Pointwise(Op):
     """
 
     name = "pointwise"
+    reads_channels_last = True
+    reads_strided_views = True
     layer_type = LayerType.ELEMENTWISE
     num_inputs = (1, 2 * MAX_STEPS)
     attrs = {

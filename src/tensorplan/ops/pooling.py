@@ -25,6 +25,8 @@ class Pooling(Op):
     """
 
     name = "pooling"
+    reduced_precision = True
+    reads_channels_last = True
     layer_type = LayerType.POOLING
     attrs = {
         "type": Enum(PoolingType, PoolingType.MAX),

@@ -23,6 +23,9 @@ class Reduce(Op):
     """
 
     name = "reduce"
+    reduced_precision = True
+    reads_channels_last = True
+    reads_strided_views = True
     layer_type = LayerType.REDUCE
     attrs = {
         "op": Enum(ReduceOperation, ReduceOperation.SUM),
@@ -92,6 +95,7 @@ class TopK(Op):
     """
 
     name = "topk"
+    reduced_precision = True
     layer_type = LayerType.TOPK
     num_inputs = (1, 2)
     num_outputs = 2

@@ -56,6 +56,7 @@ class Resize(Op):
     """
 
     name = "resize"
+    reduced_precision = True
     layer_type = LayerType.RESIZE
     num_inputs = (1, 2)
     shape_inputs = frozenset({1})
@@ -123,6 +124,7 @@ class GridSample(Op):
     """
 
     name = "grid_sample"
+    reduced_precision = True
     layer_type = LayerType.GRID_SAMPLE
     num_inputs = (2, 2)
     attrs = {

@@ -27,6 +27,7 @@ class Scale(Op):
     """
 
     name = "scale"
+    reduced_precision = True
     layer_type = LayerType.SCALE
     num_inputs = (1, 4)
     attrs = {"mode": Enum(ScaleMode, ScaleMode.UNIFORM), "channel_axis": Int(0)}
@@ -77,6 +78,7 @@ class ParametricReLU(Op):
     """IParametricReLULayer: x where x >= 0, else x * slope; slopes broadcast to the input."""
 
     name = "parametric_relu"
+    reduced_precision = True
     layer_type = LayerType.PARAMETRIC_RELU
     num_inputs = (2, 2)
 
@@ -109,6 +111,7 @@ class LRN(Op):
     """
 
     name = "lrn"
+    reduced_precision = True
     layer_type = LayerType.LRN
     attrs = {
         "window_size": Int(1),

@@ -33,6 +33,9 @@ class Shuffle(Op):
     """
 
     name = "shuffle"
+    reduced_precision = True
+    reads_channels_last = True
+    reads_strided_views = True
     layer_type = LayerType.SHUFFLE
     num_inputs = (1, 2)
     shape_inputs = frozenset({1})
@@ -112,6 +115,7 @@ class Concatenation(Op):
     """IConcatenationLayer: inputs of one type and rank, equal in every dim but `axis`."""
 
     name = "concatenation"
+    reduced_precision = True
     layer_type = LayerType.CONCATENATION
     num_inputs = (1, MAX_CONCAT_INPUTS)
     attrs = {"axis": Int(0, low=0)}
@@ -155,6 +159,7 @@ class Slice(Op):
     """
 
     name = "slice"
+    reduced_precision = True
     layer_type = LayerType.SLICE
     num_inputs = (1, 6)
     shape_inputs = frozenset({1, 2, 3, 5})
@@ -273,6 +278,7 @@ class Gather(Op):
     """
 
     name = "gather"
+    reduced_precision = True
     layer_type = LayerType.GATHER
     num_inputs = (2, 2)
     attrs = {
@@ -325,6 +331,7 @@ class Shape(Op):
     """
 
     name = "shape"
+    any_input_type = True
     layer_type = LayerType.SHAPE
 
     def infer(self, inputs: list[TensorMeta], attrs: dict[str, Any]) -> list[TensorMeta]:

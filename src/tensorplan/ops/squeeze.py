@@ -20,6 +20,7 @@ class Squeeze(Op):
     """
 
     name = "squeeze"
+    reduced_precision = True
     layer_type = LayerType.SQUEEZE
     num_inputs = (2, 2)
     shape_inputs = frozenset({1})
@@ -50,6 +51,7 @@ class Unsqueeze(Op):
     count from the end of the output when negative."""
 
     name = "unsqueeze"
+    reduced_precision = True
     layer_type = LayerType.UNSQUEEZE
     num_inputs = (2, 2)
     shape_inputs = frozenset({1})

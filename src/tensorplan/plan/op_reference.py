@@ -66,7 +66,12 @@ def _op_section(op: Op) -> str:
         lines += [summary, ""]
     lines += [
         f"Inputs: {_inputs(op)}. Outputs: {_outputs(op)}. "
-        f"Shape-tensor inputs: {_shape_inputs(op)}. TensorRT layer type: `{op.layer_type.name}`.",
+        f"Shape-tensor inputs: {_shape_inputs(op)}. TensorRT layer type: `{op.layer_type.name}`."
+        + (
+            " Reads transposed views: a transposing shuffle may feed it as a view."
+            if op.reads_strided_views
+            else ""
+        ),
         "",
     ]
     if op.attrs:

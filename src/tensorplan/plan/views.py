@@ -6,13 +6,8 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from ..ir import Graph
+from ..ops import get_op
 from ..ops.shaping import Shuffle
-
-VIEW_READERS = frozenset(
-    {"attention", "elementwise", "activation", "unary", "pointwise", "shuffle", "reduce"}
-)
-"""Ops whose kernels read transposed (strided) views: a transposing shuffle may feed them as
-a view."""
 
 
 def shuffle_views(
@@ -21,7 +16,7 @@ def shuffle_views(
     """Which shuffle outputs among `candidates` are views of their inputs (value -> input).
 
     A reshape is a view of a dense input (not channels-last, not a transposed view); a
-    transpose is a strided view when every reader reads any strides (VIEW_READERS). The
+    transpose is a strided view when every reader's op reads strided views (`Op.reads_strided_views`). The
     plan reader checks a plan's views with this same rule.
     """
     consumers = graph.consumers()
@@ -38,7 +33,7 @@ def shuffle_views(
         if kind == "reshape" and source not in strided and source not in channels_last:
             views[value_id] = source
         elif kind == "permute" and all(
-            graph.nodes[i].op in VIEW_READERS for i in consumers.get(value_id, [])
+            get_op(graph.nodes[i].op).reads_strided_views for i in consumers.get(value_id, [])
         ):
             views[value_id] = source
             strided.add(value_id)

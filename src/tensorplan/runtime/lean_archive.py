@@ -38,7 +38,7 @@ MANIFEST = "MANIFEST.json"
 PACKAGE_DIR = "tensorplan"
 PARTS = (
     "collector.py", "device.py", "errors.py", "ir.py", "logging.py", "memory.py", "types.py",
-    "version.py", "plugin.py", "lean", "ops", "plan", "plugins", "runtime",
+    "version.py", "plugin.py", "registry.py", "lean", "ops", "plan", "plugins", "runtime",
 )  # fmt: skip
 """What of the package a lean runtime holds: modules and whole sub-packages."""
 ROOT_INIT = (

@@ -236,35 +236,6 @@ def _pool(kind: PoolingType):
     return importer
 
 
-def lp_pool(ctx: ImportContext, node: OnnxNode) -> ITensor:
-    """(sum over the window of |x|^p)^(1/p): an average pool counting the padding, times
-    the window's size."""
-    x = node.inputs[0]
-    p = float(node.attr("p", "int", 2))
-    window = Window(ctx, node, x, node.attr("kernel_shape", "ints", []))
-    if node.attr("ceil_mode", "int", 0):
-        window.ceil(ctx.shape(x)[2:])
-    one_d = len(window.kernel) == 1
-    count = 1
-    for k in window.kernel:
-        count *= k
-
-    def compute(t: ITensor) -> ITensor:
-        powered = ctx.binary(ctx.unary(t, U.ABS), ctx.scalar_like(p, t), E.POW)
-        if one_d:
-            window.widen()
-            powered = _widen(ctx, powered)
-        layer = ctx.network.add_pooling_nd(powered, PoolingType.AVERAGE, window.kernel)
-        window.apply(layer)
-        layer.dilation_nd = window.dilations
-        layer.average_count_excludes_padding = False
-        total = ctx.binary(layer.get_output(0), ctx.scalar_like(count, t), E.PROD)
-        y = ctx.binary(total, ctx.scalar_like(1.0 / p, t), E.POW)
-        return ctx.squeeze(y, [ctx.rank(y) - 1]) if one_d else y
-
-    return in_float(ctx, x, compute)
-
-
 def _global_pool(op: ReduceOperation):
     def importer(ctx: ImportContext, node: OnnxNode) -> ITensor:
         x = node.inputs[0]
@@ -472,7 +443,6 @@ IMPORTERS = {
     "ConvTranspose": conv_transpose,
     "MaxPool": _pool(PoolingType.MAX),
     "AveragePool": _pool(PoolingType.AVERAGE),
-    "LpPool": lp_pool,
     "GlobalAveragePool": _global_pool(R.AVG),
     "GlobalMaxPool": _global_pool(R.MAX),
     "BatchNormalization": batch_normalization,
