@@ -1,8 +1,9 @@
 """One Triton kernel per pointwise program (ops/pointwise.py), generated from its steps.
 
-The source is written from fixed templates: step kinds and operation codes (checked enums)
-select formulas, operand references name registers, and every number (an activation's alpha
-and beta) is a kernel argument, so nothing from a plan reaches the source as text. The
+The source is written from the formulas of ops/formulas.py (the ones the CPU kernels compute
+with): step kinds and operation codes (checked enums) select formulas, operand references
+name registers, and every number of a plan (an activation's alpha and beta) is a kernel
+argument, so nothing from a plan reaches the source as text. The
 source is compiled by Triton when the kernel first runs; the functions live in memory (their
 source is registered with `linecache`, where Triton reads it), never in a file.
 
@@ -22,7 +23,8 @@ import torch
 import triton
 
 from ..device import FAST_KERNEL_TYPES, torch_dtype
-from ..types import ActivationType, ElementWiseOperation, UnaryOperation
+from . import formulas
+from .formulas import TRITON, Source
 from .pointwise import Step, StepKind
 
 BLOCK = 1024
@@ -30,57 +32,6 @@ BLOCK = 1024
 
 DENSE, SCALAR, STRIDED = "dense", "scalar", "strided"
 """How an input is read: at the output's index, once, or through its broadcast strides."""
-
-_BINARY = {
-    ElementWiseOperation.SUM: "{a} + {b}",
-    ElementWiseOperation.SUB: "{a} - {b}",
-    ElementWiseOperation.PROD: "{a} * {b}",
-    ElementWiseOperation.DIV: "{a} / {b}",
-    ElementWiseOperation.MAX: "tl.maximum({a}, {b}, propagate_nan=tl.PropagateNan.ALL)",
-    ElementWiseOperation.MIN: "tl.minimum({a}, {b}, propagate_nan=tl.PropagateNan.ALL)",
-    ElementWiseOperation.POW: "libdevice.pow({a}, {b})",
-}
-_UNARY = {
-    UnaryOperation.EXP: "tl.exp({x})",
-    UnaryOperation.LOG: "tl.log({x})",
-    UnaryOperation.SQRT: "tl.sqrt_rn({x})",
-    UnaryOperation.RECIP: "1.0 / {x}",
-    UnaryOperation.ABS: "tl.abs({x})",
-    UnaryOperation.NEG: "-{x}",
-    UnaryOperation.SIN: "tl.sin({x})",
-    UnaryOperation.COS: "tl.cos({x})",
-    UnaryOperation.ERF: "tl.erf({x})",
-    UnaryOperation.CEIL: "tl.ceil({x})",
-    UnaryOperation.FLOOR: "tl.floor({x})",
-}
-_ACTIVATIONS = {
-    ActivationType.RELU: "tl.maximum({x}, 0.0, propagate_nan=tl.PropagateNan.ALL)",
-    ActivationType.SIGMOID: "tl.sigmoid({x})",
-    ActivationType.TANH: "libdevice.tanh({x})",
-    ActivationType.LEAKY_RELU: "tl.where({x} > 0.0, {x}, {alpha} * {x})",
-    ActivationType.ELU: "tl.where({x} >= 0.0, {x}, {alpha} * libdevice.expm1({x}))",
-    ActivationType.SELU: "{beta} * tl.where({x} >= 0.0, {x}, {alpha} * libdevice.expm1({x}))",
-    ActivationType.SOFTSIGN: "{x} / (1.0 + tl.abs({x}))",
-    ActivationType.SOFTPLUS: (
-        "{alpha} * tl.where({beta} * {x} > 20.0, {beta} * {x}, "
-        "libdevice.log1p(tl.exp({beta} * {x})))"
-    ),
-    ActivationType.CLIP: (
-        "tl.minimum(tl.maximum({x}, {alpha}, propagate_nan=tl.PropagateNan.ALL), {beta}, "
-        "propagate_nan=tl.PropagateNan.ALL)"
-    ),
-    ActivationType.HARD_SIGMOID: (
-        "tl.minimum(tl.maximum({alpha} * {x} + {beta}, 0.0, "
-        "propagate_nan=tl.PropagateNan.ALL), 1.0, propagate_nan=tl.PropagateNan.ALL)"
-    ),
-    ActivationType.SCALED_TANH: "{alpha} * libdevice.tanh({beta} * {x})",
-    ActivationType.THRESHOLDED_RELU: "tl.where({x} > {alpha}, {x}, 0.0)",
-    ActivationType.GELU_ERF: "0.5 * {x} * (1.0 + tl.erf({x} * 0.7071067811865476))",
-    ActivationType.GELU_TANH: (
-        "0.5 * {x} * (1.0 + libdevice.tanh(0.7978845608028654 * "
-        "({x} + 0.044715 * {x} * {x} * {x})))"
-    ),
-}
 
 _ROUNDING = {
     torch.float16: "tl.float16",
@@ -169,17 +120,16 @@ def kernel_source(
     types = list(dtypes)
     for j, step in enumerate(steps):
         register = f"r{len(kinds) + j}"
-        names = [f"r{i}" for i in step.operands]
+        operands = [Source(f"r{i}") for i in step.operands]
         if step.kind == StepKind.ELEMENTWISE:
-            expression = _BINARY[step.code].format(a=names[0], b=names[1])
+            expression = formulas.BINARY[step.code](TRITON, *operands)
         elif step.kind == StepKind.UNARY:
-            expression = _UNARY[step.code].format(x=names[0])
+            expression = formulas.UNARY[step.code](TRITON, *operands)
         elif step.kind == StepKind.ACTIVATION:
-            expression = _ACTIVATIONS[step.code].format(
-                x=names[0], alpha=f"alpha{j}", beta=f"beta{j}"
-            )
+            alpha, beta = Source(f"alpha{j}"), Source(f"beta{j}")
+            expression = formulas.ACTIVATIONS[step.code](TRITON, *operands, alpha, beta)
         else:
-            expression = names[0]
+            expression = operands[0]
         result_type = (
             torch_dtype(step.code) if step.kind == StepKind.CAST else types[step.operands[0]]
         )

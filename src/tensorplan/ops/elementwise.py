@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from ..device import CODED_TYPES, DATATYPES, E8M0_ROUND_MODES, convert, is_computable
 from ..types import (
@@ -24,6 +23,7 @@ from ..types import (
     LayerType,
     UnaryOperation,
 )
+from . import formulas
 from .base import Bool, Enum, Float, Op, ShapeError, Str, TensorMeta
 from .shapes import broadcast, same_dtype
 
@@ -325,27 +325,17 @@ class Activation(Op):
         return [TensorMeta(x.dtype, x.shape)]
 
     def run(self, inputs: list[torch.Tensor], outputs: list[torch.Tensor], attrs: dict) -> None:
-        x = inputs[0]
-        alpha, beta = attrs["alpha"], attrs["beta"]
-        outputs[0].copy_(_ACTIVATIONS[attrs["type"]](x, alpha, beta))
+        """The formula (ops/formulas.py): on the GPU as one generated kernel (torch would
+        launch one per operation of the formula), elsewhere on tensors."""
+        x, out = inputs[0], outputs[0]
+        kind, alpha, beta = attrs["type"], attrs["alpha"], attrs["beta"]
+        if out.is_cuda:
+            from .cuda_pointwise import run_program
+            from .pointwise import Step, StepKind
 
-
-_ACTIVATIONS = {
-    ActivationType.RELU: lambda x, a, b: torch.relu(x),
-    ActivationType.SIGMOID: lambda x, a, b: torch.sigmoid(x),
-    ActivationType.TANH: lambda x, a, b: torch.tanh(x),
-    ActivationType.LEAKY_RELU: lambda x, a, b: F.leaky_relu(x, a),
-    ActivationType.ELU: lambda x, a, b: torch.where(x >= 0, x, a * torch.expm1(x)),
-    ActivationType.SELU: lambda x, a, b: b * torch.where(x >= 0, x, a * torch.expm1(x)),
-    ActivationType.SOFTSIGN: lambda x, a, b: x / (1 + torch.abs(x)),
-    ActivationType.SOFTPLUS: lambda x, a, b: a * F.softplus(b * x, beta=1.0, threshold=20.0),
-    ActivationType.CLIP: lambda x, a, b: torch.clamp(x, a, b),
-    ActivationType.HARD_SIGMOID: lambda x, a, b: torch.clamp(a * x + b, 0.0, 1.0),
-    ActivationType.SCALED_TANH: lambda x, a, b: a * torch.tanh(b * x),
-    ActivationType.THRESHOLDED_RELU: lambda x, a, b: torch.where(x > a, x, torch.zeros_like(x)),
-    ActivationType.GELU_ERF: lambda x, a, b: F.gelu(x),
-    ActivationType.GELU_TANH: lambda x, a, b: F.gelu(x, approximate="tanh"),
-}
+            if run_program((Step(StepKind.ACTIVATION, kind, (0,), alpha, beta),), [x], out):
+                return
+        out.copy_(formulas.activation(kind, x, alpha, beta))
 
 
 class Select(Op):

@@ -30,6 +30,7 @@ from ..types import (
     LayerType,
     UnaryOperation,
 )
+from . import formulas
 from .base import Floats, Ints, Op, ShapeError, TensorMeta
 from .elementwise import Activation, Cast, ElementWise, Unary
 
@@ -52,34 +53,10 @@ class StepKind(enum.IntEnum):
     CAST = 3
 
 
-BINARY_OPERATIONS = frozenset(
-    {
-        ElementWiseOperation.SUM,
-        ElementWiseOperation.PROD,
-        ElementWiseOperation.MAX,
-        ElementWiseOperation.MIN,
-        ElementWiseOperation.SUB,
-        ElementWiseOperation.DIV,
-        ElementWiseOperation.POW,
-    }
-)
-UNARY_OPERATIONS = frozenset(
-    {
-        UnaryOperation.EXP,
-        UnaryOperation.LOG,
-        UnaryOperation.SQRT,
-        UnaryOperation.RECIP,
-        UnaryOperation.ABS,
-        UnaryOperation.NEG,
-        UnaryOperation.SIN,
-        UnaryOperation.COS,
-        UnaryOperation.ERF,
-        UnaryOperation.CEIL,
-        UnaryOperation.FLOOR,
-    }
-)
-ACTIVATIONS = frozenset(ActivationType)
-"""Every activation type has a pointwise formula."""
+BINARY_OPERATIONS = frozenset(formulas.BINARY)
+UNARY_OPERATIONS = frozenset(formulas.UNARY)
+ACTIVATIONS = frozenset(formulas.ACTIVATIONS)
+"""The operations a step may perform: those with a formula (ops/formulas.py)."""
 
 _OPS = {
     StepKind.ELEMENTWISE: (ElementWise(), "op", ElementWiseOperation, BINARY_OPERATIONS),
