@@ -84,6 +84,34 @@ def test_a_scan_claiming_two_billion_scan_inputs_is_an_error():
     assert "num_scan_inputs is 2147483648" in error.desc()
 
 
+def test_a_split_claiming_two_billion_outputs_is_an_error():
+    node = helper.make_node("Split", ["x"], ["a", "b"], name="claims", axis=0, num_outputs=1 << 31)
+    model = model_of(
+        [node],
+        [tensor("x", [4, 3])],
+        [tensor("a", None), tensor("b", None)],
+        opset_imports=[helper.make_opsetid("", 18)],
+    )
+    started = time.perf_counter()
+    ok, parser, _ = parse(model)
+    assert time.perf_counter() - started < 5  # the chunk list had 2**31 entries
+    assert not ok
+    error = only_error(parser)
+    assert (error.code(), error.node_name()) == (ErrorCode.INVALID_NODE, "claims")
+    assert "num_outputs is 2147483648 but the node has 2 outputs" in error.desc()
+
+
+def test_split_sizes_must_match_the_outputs():
+    sizes = numpy_helper.from_array(np.ones(1000, np.int64), "sizes")
+    node = helper.make_node("Split", ["x", "sizes"], ["a", "b"], name="sizes", axis=0)
+    model = model_of(
+        [node], [tensor("x", [1000, 3])], [tensor("a", None), tensor("b", None)], [sizes]
+    )
+    ok, parser, _ = parse(model)
+    assert not ok
+    assert "split gives 1000 sizes but the node has 2 outputs" in only_error(parser).desc()
+
+
 def test_nested_scans_count_their_steps_together():
     # 64 outer steps of 32 inner ones: each Scan is under the limit, together they are 2,112
     inner = scan("inner", "x_in", "x_out", identity_body())

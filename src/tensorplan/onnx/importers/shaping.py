@@ -216,8 +216,18 @@ def split(ctx: ImportContext, node: OnnxNode) -> list[ITensor]:
                 f"splitting axis {axis} needs its size known at build time",
             )
         parts = node.attr("num_outputs", "int", count)
+        if parts != count:
+            raise node.error(
+                ErrorCode.INVALID_NODE,
+                f"num_outputs is {parts} but the node has {count} outputs",
+            )
         chunk = math.ceil(dim / parts)
         sizes = [min(chunk, dim - chunk * i) for i in range(parts)]
+    elif len(sizes) != count:
+        raise node.error(
+            ErrorCode.INVALID_NODE,
+            f"split gives {len(sizes)} sizes but the node has {count} outputs",
+        )
     if dim != UNKNOWN and sum(sizes) != dim:
         raise node.error(
             ErrorCode.INVALID_NODE, f"split sizes {sizes} do not add up to dimension {dim}"
