@@ -5,6 +5,8 @@
 The names here are TensorRT's; see docs/api-differences.md for where behaviour differs.
 """
 
+from importlib import import_module as _import_module
+
 from . import lean, plugin
 from .builder.builder import Builder
 from .builder.config import IBuilderConfig, IOptimizationProfile
@@ -163,7 +165,24 @@ int4 = DataType.INT4
 fp4 = DataType.FP4
 e8m0 = DataType.E8M0
 
-from .onnx import OnnxParser, ParserError  # noqa: E402  (the parser imports the names above)
 from .types import ErrorCode, OnnxParserFlag  # noqa: E402
 
-__all__ = [name for name in dir() if not name.startswith("_")] + ["__version__"]
+_ON_FIRST_USE = {"OnnxParser": ".onnx", "ParserError": ".onnx"}
+"""Names imported when first asked for: the ONNX parser imports the onnx package, which
+takes longer to import than the rest of tensorplan (0.7 s), and a deployment that loads
+plans never needs it."""
+
+
+def __getattr__(name: str) -> object:
+    if name not in _ON_FIRST_USE:
+        raise AttributeError(f"module 'tensorplan' has no attribute {name!r}")
+    value = getattr(_import_module(_ON_FIRST_USE[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_ON_FIRST_USE})
+
+
+__all__ = [name for name in __dir__() if not name.startswith("_")] + ["__version__"]
