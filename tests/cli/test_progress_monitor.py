@@ -14,7 +14,7 @@ PHASES = {
     "Building engine": (None, 4),
     "Lowering": ("Building engine", 1),
     "Optimizing": ("Building engine", None),  # one step per optimization pass
-    "Planning memory": ("Building engine", 1),
+    "Planning memory": ("Building engine", None),  # shape inference, plugins, memory, tactics
     "Serializing": ("Building engine", 1),
 }
 
