@@ -66,3 +66,28 @@ def test_inspect_a_bad_file_is_one_line_and_status_1(tmp_path, capsys):
     assert out.count("\n") == 1 and "not a tensorplan plan" in out
     assert main(["inspect", str(tmp_path / "missing.plan")]) == 1
     assert "No such file" in capsys.readouterr().out
+
+
+def relu_times_two(network):
+    x = network.add_input("x", trt.float32, (2, 3))
+    relu = network.add_activation(x, trt.ActivationType.RELU).get_output(0)
+    two = network.add_constant((1, 1), np.full((1, 1), 2, np.float32)).get_output(0)
+    y = network.add_elementwise(relu, two, trt.ElementWiseOperation.PROD).get_output(0)
+    y.name = "y"
+    network.mark_output(y)
+
+
+def test_inspect_says_what_each_layer_fused(tmp_path, capsys):
+    pointwise = tmp_path / "pointwise.plan"
+    pointwise.write_bytes(build_plan(relu_times_two))
+    assert main(["inspect", str(pointwise)]) == 0
+    assert ": pointwise; 2 fused steps: RELU > PROD (one generated kernel on CUDA)" in (
+        capsys.readouterr().out
+    )
+    cnn = tmp_path / "cnn.plan"
+    assert main(["build", str(model_path()), "-o", str(cnn), "--shapes", "images:2x3x32x32"]) == 0
+    capsys.readouterr()
+    assert main(["inspect", str(cnn)]) == 0
+    out = capsys.readouterr().out
+    assert "Conv_3 + Relu_4: conv_bias_act; NHWC convolution + bias, then RELU" in out
+    assert "MaxPool_2: pool_bias_act; max pooling + bias, then RELU" in out

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..ir import MemoryPlan, Node
+from ..ops import get_op
 from ..plan.format import PlanError, SectionKind
 from ..plan.reader import read_plan
 from ..version import __version__
@@ -44,10 +46,30 @@ def run(args: argparse.Namespace) -> int:
             print(f"  profile {index} {name}: min {list(low)} opt {list(opt)} max {list(high)}")
     print(f"layers ({len(graph.nodes)}):")
     for node in graph.nodes:
-        print(f"  {node.name}: {node.op}")
+        print(f"  {node.name}: {_describe(node, program.memory)}")
     weight_bytes = sum(nbytes for _, nbytes in layout.values())
     print(f"weights: {len(layout)} constants, {weight_bytes} bytes "
           f"(section {weights.length if weights else 0} bytes)")  # fmt: skip
     print(f"activations: {program.memory.arena_size} bytes in one arena, "
           f"{len(program.memory.slots)} tensors")  # fmt: skip
     return 0
+
+
+def _describe(node: Node, memory: MemoryPlan) -> str:
+    """The op, what the node fused, its tactic (when its op has several) and the layout of
+    outputs kept channels-last."""
+    op = get_op(node.op)
+    parts = [node.op]
+    summary = op.summary(node.attrs)
+    if summary:
+        parts.append(summary)
+    if op.tactic is not None:
+        chosen = node.attrs.get(op.tactic[0])
+        parts.append(
+            f"tactic {op.tactic[0]} {chosen.name}"
+            if chosen is not None
+            else f"tactic {op.tactic[0]} not timed (chosen at run time)"
+        )
+    if any(v in memory.channels_last for v in node.outputs):
+        parts.append("output HWC (channels-last)")
+    return "; ".join(parts)

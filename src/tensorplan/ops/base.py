@@ -259,6 +259,11 @@ class Op:
         types and shapes (-1 where dynamic) without shape inference; ShapeError when wrong.
         The plan reader runs it at load, where it runs no `infer`."""
 
+    def summary(self, attrs: dict[str, Any]) -> str:
+        """What a node of this op computes beyond its name, in a few words, for `tensorplan
+        inspect` (a fused node lists what it fused); empty when the name says it all."""
+        return ""
+
     def check_attrs(self, attrs: dict[str, Any]) -> dict[str, Any]:
         """Every attribute of the schema, checked and canonical; unknown names are an error."""
         unknown = set(attrs) - set(self.attrs)

@@ -35,6 +35,12 @@ EPILOGUE = {
 """An optional activation applied last (None: no activation); alpha and beta as IActivationLayer."""
 
 
+def epilogue_summary(attrs: dict[str, Any]) -> str:
+    """The activation an epilogue applies, for `Op.summary`."""
+    activation = attrs["activation"]
+    return "" if activation is None else f", then {activation.name}"
+
+
 class ConvBiasAct(Op):
     """Convolution + bias (+ residual add) (+ activation): act(conv(x, kernel) + bias + residual).
 
@@ -51,6 +57,10 @@ class ConvBiasAct(Op):
     layer_type = LayerType.CONVOLUTION
     num_inputs = (2, 4)
     attrs = {**CONVOLUTION.attrs, **EPILOGUE, "channels_last": Bool(False)}
+
+    def summary(self, attrs: dict[str, Any]) -> str:
+        layout = "NHWC" if attrs["channels_last"] else "NCHW"
+        return f"{layout} convolution + bias{epilogue_summary(attrs)}"
 
     def infer(self, inputs: list[TensorMeta | None], attrs: dict[str, Any]) -> list[TensorMeta]:
         x, kernel, bias, residual = (*inputs, None, None)[:4]
@@ -116,6 +126,9 @@ class PoolBiasAct(Op):
     num_inputs = (1, 2)
     attrs = {**POOLING.attrs, **EPILOGUE}
 
+    def summary(self, attrs: dict[str, Any]) -> str:
+        return f"max pooling + bias{epilogue_summary(attrs)}"
+
     def infer(self, inputs: list[TensorMeta | None], attrs: dict[str, Any]) -> list[TensorMeta]:
         x, bias = (*inputs, None)[:2]
         if attrs["type"] != PoolingType.MAX or attrs["activation"] not in (
@@ -172,6 +185,11 @@ class MatmulBiasAct(Op):
     num_inputs = (2, 3)
     num_outputs = -1
     attrs = {**EPILOGUE, "splits": Int(1, low=1)}
+
+    def summary(self, attrs: dict[str, Any]) -> str:
+        splits = attrs["splits"]
+        gemms = "one GEMM" if splits == 1 else f"{splits} GEMMs of one input"
+        return f"{gemms} + bias{epilogue_summary(attrs)}"
 
     def infer(self, inputs: list[TensorMeta | None], attrs: dict[str, Any]) -> list[TensorMeta]:
         x, weight, bias = (*inputs, None)[:3]

@@ -167,6 +167,15 @@ class Pointwise(Op):
     def check_structure(self, attrs: dict[str, Any], inputs: list[TensorMeta | None]) -> None:
         decode_program(attrs, len(inputs))
 
+    def summary(self, attrs: dict[str, Any]) -> str:
+        """The steps in order (the program is checked: its codes are valid)."""
+        program = attrs["program"]
+        names = []
+        for index in range(0, len(program), FIELDS_PER_STEP):
+            kind = StepKind(program[index])
+            names.append(_OPS[kind][2](program[index + 1]).name)
+        return f"{len(names)} fused steps: {' > '.join(names)} (one generated kernel on CUDA)"
+
     def infer(self, inputs: list[TensorMeta | None], attrs: dict[str, Any]) -> list[TensorMeta]:
         if any(meta is None for meta in inputs):
             raise ShapeError("every input of a pointwise node is required")
