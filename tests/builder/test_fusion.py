@@ -144,7 +144,9 @@ ACTIVATIONS = [
 ]
 
 
-@pytest.mark.parametrize(("kind", "alpha", "beta", "reference"), ACTIVATIONS, ids=lambda v: str(v))
+@pytest.mark.parametrize(
+    ("kind", "alpha", "beta", "reference"), ACTIVATIONS, ids=[a[0].name for a in ACTIVATIONS]
+)
 def test_residual_add_and_activation_fuse(kind, alpha, beta, reference):
     residual = RNG.standard_normal((2, 4, 9, 9)).astype(np.float32)
 
