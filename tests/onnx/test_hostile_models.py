@@ -138,6 +138,33 @@ def test_nested_scans_within_the_limit_unroll():
     assert tuple(network.get_output(0).shape) == (4, 3, 1)
 
 
+def test_unrolling_is_refused_past_the_expanded_node_limit():
+    """1,000 steps of a 21-node body: under the step limit, but 21,000 copies of nodes that
+    the file holds once (a small file making a large network is bounded by what it adds)."""
+    trips = numpy_helper.from_array(np.array(1000, np.int64), "trips")
+    names = ["v_in", *(f"v{i}" for i in range(19)), "v_out"]
+    chain = [helper.make_node("Identity", [names[i]], [names[i + 1]]) for i in range(20)]
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]), *chain],
+        "body",
+        [
+            tensor("i", [], TensorProto.INT64),
+            tensor("cond_in", [], TensorProto.BOOL),
+            tensor("v_in", [1]),
+        ],
+        [tensor("cond_out", [], TensorProto.BOOL), tensor("v_out", [1])],
+    )
+    loop = helper.make_node("Loop", ["trips", "", "x"], ["y"], name="long", body=body)
+    model = model_of([loop], [tensor("x", [1])], [tensor("y", None)], [trips])
+    started = time.perf_counter()
+    ok, parser, _ = parse(model)
+    assert time.perf_counter() - started < 5
+    assert not ok
+    error = only_error(parser)
+    assert error.code() == ErrorCode.UNSUPPORTED_GRAPH
+    assert f"more than {onnx_graph.MAX_EXPANDED_NODES} nodes beyond the model's 22" in error.desc()
+
+
 def test_loops_share_the_unrolled_step_limit():
     trips = numpy_helper.from_array(np.array(1000, np.int64), "trips")
     body = helper.make_graph(
