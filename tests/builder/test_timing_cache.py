@@ -470,9 +470,12 @@ def test_a_backend_that_cannot_run_falls_back_to_torchs_choice(config, logger):
     for key in cache.queryKeys():
         assert cache.update(key, trt.TimingCacheValue(int(backend), 0.001))
     plan = build(logger, cache)
-    engine = load(plan)
+    engine = load(plan, logger)
     assert backends(engine) == [backend] * 3
     check_outputs(engine)
+    reported = [m for s, m in logger.messages if s == trt.ILogger.Severity.INFO and "SDPA" in m]
+    assert len(reported) == 3  # once per layer: the slower path is logged, never silent
+    assert f"SDPA backend {backend.name} (the tactic the build chose) cannot run" in reported[0]
 
 
 def test_plans_without_a_backend_load_and_let_torch_choose(logger):

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from ..device import FAST_KERNEL_TYPES
 from ..types import FLOATS, LayerType, PaddingMode
+from . import fallback
 from .base import UNKNOWN, Enum, Int, Ints, Op, ShapeError, TensorMeta
 from .shapes import numel
 
@@ -165,13 +166,17 @@ class Convolution(_Convolution):
         """Convolve without bias straight into `out` through cuDNN, in `out`'s memory format
         (NCHW or channels-last), when the device, types and layouts allow; False otherwise
         (nothing done)."""
-        if not (out.is_cuda and torch.backends.cudnn.is_available()):
+        if not out.is_cuda:
             return False
+        kernel_name = "cuDNN's convolution into the arena"
+        if not torch.backends.cudnn.is_available():
+            return fallback.declined(kernel_name, "cuDNN is not available")
         if not x.dtype == kernel.dtype == out.dtype or out.dtype not in FAST_KERNEL_TYPES:
-            return False
+            return fallback.declined(kernel_name, f"{x.dtype} input, {out.dtype} output")
         layout = _dense_format(out)
         if layout is None or not kernel.is_contiguous(memory_format=layout):
-            return False  # cuDNN would copy the kernel (or the output) on every run
+            # cuDNN would copy the kernel (or the output) on every run
+            return fallback.declined(kernel_name, "an output or kernel in another layout")
         x, padding = self._padded(x, attrs)
         spatial = spatial_attrs(attrs)
         torch.ops.aten.cudnn_convolution.out(

@@ -15,6 +15,7 @@ import triton
 import triton.language as tl
 
 from ..device import FAST_KERNEL_TYPES
+from . import fallback
 
 BLOCK = 1024
 
@@ -51,18 +52,19 @@ def epilogue(
     """Apply bias (one value per channel, dim 1), residual and ReLU to `out` in place, in one
     pass; False (nothing done) when the tensors' layouts do not allow it."""
     channel_stride = _channel_stride(out)
+    kernel = "the convolution epilogue kernel"
     if channel_stride is None or out.dtype not in FAST_KERNEL_TYPES:
-        return False
+        return fallback.declined(kernel, f"a {out.dtype} output in neither NCHW nor NHWC")
     if residual is not None and (
         residual.shape != out.shape
         or residual.stride() != out.stride()
         or residual.dtype != out.dtype
     ):
-        return False
+        return fallback.declined(kernel, "a residual of another layout or type")
     if bias is not None and (
         bias.numel() != out.shape[1] or bias.dtype != out.dtype or not bias.is_contiguous()
     ):
-        return False
+        return fallback.declined(kernel, "a bias of another size or type")
     count = out.numel()
     if count == 0:
         return True

@@ -16,6 +16,7 @@ import triton
 import triton.language as tl
 
 from ..device import FAST_KERNEL_TYPES
+from . import fallback
 
 MAX_WIDTH = 16384
 """Widest row one program normalizes (the whole row sits in registers)."""
@@ -80,14 +81,17 @@ def _normalize(
     """Layer norm with a bias, RMS norm without one."""
     width = scale.numel()
     tensors = [x, scale, out] + [t for t in (bias, residual) if t is not None]
-    if width == 0 or width > MAX_WIDTH or out.dtype not in FAST_KERNEL_TYPES:
-        return False
+    kernel = "the normalization kernel"
+    if width == 0 or width > MAX_WIDTH:
+        return fallback.declined(kernel, f"rows of {width} elements, at most {MAX_WIDTH}")
+    if out.dtype not in FAST_KERNEL_TYPES:
+        return fallback.declined(kernel, f"{out.dtype} output")
     if any(t.dtype != out.dtype or not t.is_contiguous() for t in tensors):
-        return False
+        return fallback.declined(kernel, "inputs of another type or not contiguous")
     if x.shape != out.shape or (residual is not None and residual.shape != out.shape):
-        return False
+        return fallback.declined(kernel, "a broadcast input or residual")
     if (bias is not None and bias.numel() != width) or out.numel() % width:
-        return False
+        return fallback.declined(kernel, "a scale or bias of another width")
     rows = out.numel() // width
     if rows == 0:
         return True

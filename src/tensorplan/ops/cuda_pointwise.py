@@ -23,7 +23,7 @@ import torch
 import triton
 
 from ..device import FAST_KERNEL_TYPES, torch_dtype
-from . import formulas
+from . import fallback, formulas
 from .formulas import TRITON, Source
 from .pointwise import Step, StepKind
 
@@ -43,8 +43,11 @@ _ROUNDING = {
 def run_program(steps: Sequence[Step], inputs: Sequence[torch.Tensor], out: torch.Tensor) -> bool:
     """out = the program applied to `inputs`, in one kernel; False (nothing done) for
     outputs the kernel does not write (not dense, or not FLOAT, HALF or BF16)."""
-    if out.dtype not in FAST_KERNEL_TYPES or not out.is_contiguous():
-        return False
+    kernel = "the generated pointwise kernel"
+    if out.dtype not in FAST_KERNEL_TYPES:
+        return fallback.declined(kernel, f"a {out.dtype} output")
+    if not out.is_contiguous():
+        return fallback.declined(kernel, "an output that is not dense")
     count = out.numel()
     if count == 0:
         return True
@@ -52,7 +55,7 @@ def run_program(steps: Sequence[Step], inputs: Sequence[torch.Tensor], out: torc
     kinds, strides = [], []
     for tensor in inputs:
         if tensor.device != out.device:
-            return False
+            return fallback.declined(kernel, f"an input on {tensor.device}")
         if tensor.numel() == 1:
             kinds.append(SCALAR)
         elif tensor.shape == shape and tensor.is_contiguous():

@@ -15,6 +15,7 @@ import triton
 import triton.language as tl
 
 from ..device import FAST_KERNEL_TYPES
+from . import fallback
 
 TILES = {True: (8, 32, 2), False: (64, 16, 4)}
 """Per layout (channels-last or not): output positions (n, ho, wo) per program, channels per
@@ -97,14 +98,15 @@ def max_pool_2d(
 ) -> bool:
     """out = max over each window of x (N, C, H, W), padding as -inf, then + bias (one value
     per channel) and ReLU when asked; False (nothing done) for other ranks or types."""
-    if x.dim() != 4 or out.dim() != 4 or x.dtype != out.dtype:
-        return False
-    if out.dtype not in FAST_KERNEL_TYPES or len(window) != 2:
-        return False
+    kernel = "the max-pooling kernel"
+    if x.dim() != 4 or out.dim() != 4 or len(window) != 2:
+        return fallback.declined(kernel, "a pooling that is not 2D")
+    if x.dtype != out.dtype or out.dtype not in FAST_KERNEL_TYPES:
+        return fallback.declined(kernel, f"a {x.dtype} input and a {out.dtype} output")
     if bias is not None and (
         bias.dtype != out.dtype or bias.numel() != x.shape[1] or not bias.is_contiguous()
     ):
-        return False
+        return fallback.declined(kernel, "a bias of another size or type")
     batch, channels, height, width = x.shape
     _, _, out_height, out_width = out.shape
     positions = batch * out_height * out_width

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from ..types import FLOATS, ActivationType, LayerType, PoolingType
+from . import fallback
 from .base import UNKNOWN, Bool, Enum, Float, Int, Op, ShapeError, TensorMeta
 from .conv import Convolution, add_channel_bias
 from .elementwise import Activation
@@ -347,22 +348,22 @@ class Attention(Op):
     def run(
         self, inputs: list[torch.Tensor | None], outputs: list[torch.Tensor], attrs: dict
     ) -> None:
-        self.compute(inputs, outputs, attrs, fallback=True)
+        self.compute(inputs, outputs, attrs, choose_another=True)
 
     def run_tactic(
         self, inputs: list[torch.Tensor | None], outputs: list[torch.Tensor], attrs: dict
     ) -> None:
-        self.compute(inputs, outputs, attrs, fallback=False)
+        self.compute(inputs, outputs, attrs, choose_another=False)
 
     def compute(
         self,
         inputs: list[torch.Tensor | None],
         outputs: list[torch.Tensor],
         attrs: dict,
-        fallback: bool,
+        choose_another: bool,
     ) -> None:
         """`run` on the backend that `attrs` name. When that backend cannot run these inputs
-        (shapes of another profile point, another device), torch chooses if `fallback`, else
+        (shapes of another profile point, another device), torch chooses if `choose_another`, else
         torch's RuntimeError is raised (the builder's timing)."""
         q, k, v, mask = (*inputs, None)[:4]
         out = outputs[0]
@@ -386,8 +387,12 @@ class Attention(Op):
                             q, k, v, attn_mask=mask, scale=scale
                         )
                 except RuntimeError:
-                    if not fallback:
+                    if not choose_another:
                         raise
+                    fallback.report(
+                        f"SDPA backend {backend.name} (the tactic the build chose) cannot run "
+                        "these inputs; torch chooses another"
+                    )
                     result = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)
         out.copy_(result)
 

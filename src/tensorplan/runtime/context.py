@@ -12,6 +12,7 @@ from ..device import bytes_at, tensor_at, torch_dtype
 from ..errors import report_error
 from ..ir import GraphError
 from ..memory import ALIGNMENT, allocate
+from ..ops import fallback
 from ..ops.base import UNKNOWN, TensorMeta
 from ..types import Dims, ErrorCodeTRT, ExecutionContextAllocationStrategy, as_shape
 from .cuda_graph import GraphRunner
@@ -284,19 +285,23 @@ class IExecutionContext:
             return False
         self._stream_handle = int(stream_handle)
         try:
-            if self._engine._device.type == "cuda":
-                stream = self._stream(int(stream_handle))
-                with torch.cuda.stream(stream), tf32_mode(self._engine._program.tf32):
-                    if self._executor.data_dependent:
-                        self._run(steps)
-                    else:
-                        self._graphs.run(self._prepared[0], lambda: run_steps(steps), stream)
-            else:
-                self._run(steps)
+            with fallback.reporting(self._engine._fallbacks):
+                self._enqueue(steps, int(stream_handle))
         except ExecutionError as error:
             report_error(self, ErrorCodeTRT.FAILED_EXECUTION, ENQUEUE, str(error))
             return False
         return True
+
+    def _enqueue(self, steps: Any, stream_handle: int) -> None:
+        if self._engine._device.type == "cuda":
+            stream = self._stream(stream_handle)
+            with torch.cuda.stream(stream), tf32_mode(self._engine._program.tf32):
+                if self._executor.data_dependent:
+                    self._run(steps)
+                else:
+                    self._graphs.run(self._prepared[0], lambda: run_steps(steps), stream)
+        else:
+            self._run(steps)
 
     def execute_v2(self, bindings: list[int]) -> bool:
         """Synchronous inference with addresses given in IO tensor order."""

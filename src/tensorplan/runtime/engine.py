@@ -9,6 +9,7 @@ from ..device import storage_itemsize, torch_dtype
 from ..errors import report_error
 from ..ir import Program
 from ..memory import Allocation, IHostMemory
+from ..ops import fallback
 from ..ops.base import UNKNOWN
 from ..plan.writer import write_plan
 from ..types import (
@@ -41,6 +42,8 @@ class ICudaEngine:
         layout: dict[int, tuple[int, int]],
     ) -> None:
         self._logger = runtime._logger
+        self._fallbacks = fallback.FallbackLog(runtime._logger)
+        """Slower paths its layers took in any of its contexts, each logged once."""
         self._error_recorder = runtime._error_recorder
         self._allocator = runtime.gpu_allocator
         self._program = program

@@ -15,7 +15,7 @@ import torch
 
 from ..device import tensor_at, torch_dtype
 from ..ir import Node, Program, infer_graph, infer_node_named
-from ..ops import get_op
+from ..ops import fallback, get_op
 from ..ops.base import Op, TensorMeta
 from ..ops.shaping import Shuffle
 from ..plan.shape_checks import check_inferred
@@ -159,6 +159,7 @@ class Executor:
             for node, op in zip(graph.nodes, self._ops, strict=True):
                 if self._make_view(node, metas, tensors):
                     continue
+                fallback.at_layer(node.name)
                 try:
                     self._run_node(node, op, metas, tensors, output_tensor)
                 except Exception as error:  # any kernel failure becomes a reported error
@@ -231,9 +232,11 @@ def tf32_mode(enabled: bool) -> Iterator[None]:
 
 
 def run_steps(steps: list[Step]) -> None:
-    """Run the steps in order; ExecutionError naming the layer when a kernel fails."""
+    """Run the steps in order; ExecutionError naming the layer when a kernel fails. Each
+    step's layer is the one a slower path taken meanwhile is reported for (ops/fallback.py)."""
     with torch.no_grad():
         for step in steps:
+            fallback.at_layer(step.name)
             try:
                 step.run(step.inputs, step.outputs, step.attrs)
             except Exception as error:  # any kernel failure becomes a reported error
