@@ -491,6 +491,30 @@ def test_attention_with_query_and_key_scaled_before_the_product():
     assert fused._program.graph.nodes[0].attrs["scale"] == pytest.approx(1 / math.sqrt(8))
 
 
+@pytest.mark.parametrize("factor", [0.0, math.inf, math.nan])
+@pytest.mark.parametrize("scaling", [ELT.DIV, ELT.PROD])
+def test_scores_scaled_by_zero_or_non_finite_are_not_attention(scaling, factor):
+    """scores / 0 made a scale of 1 / 0 (a ZeroDivisionError in the builder, found by the
+    ONNX fuzz target); such scores are the graph's to compute, NaNs and all."""
+
+    def define(network):
+        q, k, v = (network.add_input(n, trt.float32, Q.shape) for n in "qkv")
+        scores = network.add_matrix_multiply(q, MATRIX.NONE, k, MATRIX.TRANSPOSE).get_output(0)
+        c = constant(network, np.full((1, 1, 1, 1), factor, np.float32))
+        softmax = network.add_softmax(elementwise(network, scores, c, scaling))
+        softmax.axes = 1 << 3
+        out = network.add_matrix_multiply(softmax.get_output(0), MATRIX.NONE, v, MATRIX.NONE)
+        mark(network, out.get_output(0))
+
+    engine = load(build_plan(define))
+    assert "attention" not in ops_of(engine)
+    scores = torch.from_numpy(Q @ np.swapaxes(K, -1, -2))
+    scaled = scores / factor if scaling == ELT.DIV else scores * factor
+    expected = (torch.softmax(scaled, -1) @ torch.from_numpy(V)).numpy()
+    got = run(engine, {"q": Q, "k": K, "v": V})[engine.get_tensor_name(3)]
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
 def test_softmax_over_another_axis_is_not_attention():
     def define(network):
         q = network.add_input("q", trt.float32, Q.shape)

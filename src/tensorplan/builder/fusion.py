@@ -732,11 +732,13 @@ def _is_bias(values: torch.Tensor | None, rank: int, features: int) -> bool:
 
 
 def _scale_of(chains: _Chains, node: Node) -> tuple[int, float] | None:
-    """For scores * c, c * scores or scores / c with a scalar constant c: (scores, scale)."""
+    """For scores * c, c * scores or scores / c with a scalar constant c: (scores, scale).
+    Only a finite, non-zero c: scaling by 0, infinity or NaN makes the graph's own NaNs
+    (0 * inf, inf - inf), which a fused attention with that scale would not make."""
     operation = node.attrs["op"]
     for at in (1, 0) if operation == ElementWiseOperation.PROD else (1,):
         factor = chains.scalar(node.inputs[at])
-        if factor is None:
+        if factor is None or factor == 0 or not math.isfinite(factor):
             continue
         if operation == ElementWiseOperation.PROD:
             return node.inputs[1 - at], factor
