@@ -129,3 +129,31 @@ def test_a_producer_reached_twice_is_not_a_cycle():
     later = network.add_elementwise(b, square, trt.ElementWiseOperation.SUM).get_output(0)
     assert tuple(square.shape) == (2, 3)
     assert tuple(later.shape) == (2, 3)
+
+
+def test_a_failed_layer_keeps_shape_inference_linear(monkeypatch):
+    """Once one layer had failed, adding any layer forgot every inferred shape, so each query
+    re-inferred the whole network: an ONNX Loop unrolled after a failing layer hung the
+    parser (found by the ONNX fuzz target)."""
+    from tensorplan.network.definition import INetworkDefinition
+
+    inferred = []
+    original = INetworkDefinition._infer_layer
+    monkeypatch.setattr(
+        INetworkDefinition,
+        "_infer_layer",
+        lambda self, layer: inferred.append(layer) or original(self, layer),
+    )
+    network = trt.Builder(trt.Logger(trt.Logger.INTERNAL_ERROR)).create_network()
+    x = network.add_input("x", trt.float32, (2, 3))
+    other = network.add_input("other", trt.float32, (4, 5))
+    bad = network.add_elementwise(x, other, trt.ElementWiseOperation.SUM).get_output(0)
+    assert network._meta(bad) is None  # the shapes do not broadcast
+    y = x
+    for _ in range(300):
+        layer = network.add_activation(y, trt.ActivationType.LEAKY_RELU)
+        layer.alpha = 0.1  # configuring a layer not inferred yet forgets nothing
+        y = layer.get_output(0)
+        network._infer_in_order(y)  # as the ONNX importer asks, for every new tensor
+        assert network._meta(y).shape == (2, 3)
+    assert len(inferred) <= 302  # each layer once (it was 45,000)

@@ -535,7 +535,7 @@ class INetworkDefinition:
         layer is inferred after its inputs), so its changes forget nothing; this keeps
         importers that configure each new layer linear."""
         fresh = layer is not None and all(t not in self._metas for t in layer._outputs)
-        if fresh and not self._errors:
+        if fresh:  # nothing inferred reads it, a layer that failed included
             return
         self._metas.clear()
         self._errors.clear()
