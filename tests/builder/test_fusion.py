@@ -8,6 +8,7 @@ compared with an independent torch reference in FP32, with tight tolerances.
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -489,6 +490,64 @@ def test_attention_with_query_and_key_scaled_before_the_product():
     fused = check(define, {"q": Q, "k": K, "v": V}, expected, "attention")
     assert ops_of(fused) == ["attention"]
     assert fused._program.graph.nodes[0].attrs["scale"] == pytest.approx(1 / math.sqrt(8))
+
+
+CAUSAL = np.triu(np.full((1, 1, 5, 5), -np.inf, np.float32), 1)  # transformers' causal mask
+
+
+def nan_guarded_attention(mask_input: bool):
+    """GPT-2's export through torch's SDPA: softmax(q k^T / sqrt(E) + causal mask), then
+    where(isnan(p), 0, p), then @ v."""
+
+    def define(network):
+        q, k, v = (network.add_input(n, trt.float32, Q.shape) for n in "qkv")
+        scores = network.add_matrix_multiply(q, MATRIX.NONE, k, MATRIX.TRANSPOSE).get_output(0)
+        c = constant(network, np.full((1, 1, 1, 1), math.sqrt(8), np.float32))
+        scores = elementwise(network, scores, c, ELT.DIV)
+        if mask_input:
+            mask = network.add_input("mask", trt.float32, CAUSAL.shape)
+        else:
+            mask = constant(network, CAUSAL)
+        softmax = network.add_softmax(elementwise(network, scores, mask, ELT.SUM))
+        softmax.axes = 1 << 3
+        weights = softmax.get_output(0)
+        isnan = network.add_unary(weights, trt.UnaryOperation.ISNAN).get_output(0)
+        zero = constant(network, np.zeros((1, 1, 1, 1), np.float32))
+        guarded = network.add_select(isnan, zero, weights).get_output(0)
+        out = network.add_matrix_multiply(guarded, MATRIX.NONE, v, MATRIX.NONE)
+        mark(network, out.get_output(0))
+
+    return define
+
+
+@pytest.mark.parametrize("mask_input", [False, True])
+def test_the_nan_guard_of_torchs_sdpa_export_fuses_with_a_constant_causal_mask(mask_input):
+    inputs = {"q": Q, "k": K, "v": V} | ({"mask": CAUSAL} if mask_input else {})
+    expected = attention_reference(1 / math.sqrt(8), CAUSAL)
+    if mask_input:  # a run-time mask may mask whole rows, where the guard's zeros count
+        engine = load(build_plan(nan_guarded_attention(True)))
+        assert "attention" not in ops_of(engine) and "select" in ops_of(engine)
+        got = run(engine, inputs)["out"]
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+        return
+    fused = check(nan_guarded_attention(False), inputs, expected, "attention")
+    assert ops_of(fused) == ["attention"]
+    assert fused._program.graph.nodes[0].attrs["scale"] == pytest.approx(1 / math.sqrt(8))
+
+
+def test_a_constant_mask_that_masks_a_whole_row_keeps_the_nan_guard(monkeypatch):
+    whole_row = CAUSAL.copy()
+    whole_row[..., 0, :] = -np.inf  # row 0's weights are NaN: the guard makes them 0
+    monkeypatch.setattr(sys.modules[__name__], "CAUSAL", whole_row)
+    engine = load(build_plan(nan_guarded_attention(False)))
+    assert "attention" not in ops_of(engine)
+    scores = Q @ np.swapaxes(K, -1, -2) / math.sqrt(8) + whole_row
+    with np.errstate(invalid="ignore"):
+        weights = np.exp(scores - scores.max(-1, keepdims=True))
+        weights = np.nan_to_num(weights / weights.sum(-1, keepdims=True), nan=0.0)
+    got = run(engine, {"q": Q, "k": K, "v": V})["out"]
+    np.testing.assert_allclose(got, weights @ V, rtol=1e-5, atol=1e-5)
+    assert not got[..., 0, :].any()
 
 
 @pytest.mark.parametrize("factor", [0.0, math.inf, math.nan])

@@ -325,13 +325,16 @@ def fuse_attention(chains: _Chains, node: Node) -> tuple[list[Node], Node] | Non
         return None
     if node.attrs["op1"] != MatrixOperation.NONE:
         return None
-    softmax = chains.inner(node.inputs[0], "softmax")
+    softmax, guard = chains.inner(node.inputs[0], "softmax"), []
     if softmax is None:
-        return None
+        found = _softmax_behind_nan_guard(chains, node.inputs[0])
+        if found is None:
+            return None
+        softmax, guard = found
     rank = len(chains.shape(softmax.outputs[0]))
     if softmax.attrs["axes"] != 1 << (rank - 1):
         return None
-    chain = [softmax, node]
+    chain = [softmax, *guard, node]
     scores = softmax.inputs[0]
     mask = None
     masked = chains.inner(scores, "elementwise")
@@ -341,6 +344,8 @@ def fuse_attention(chains: _Chains, node: Node) -> tuple[list[Node], Node] | Non
                 scores, mask = masked.inputs[at], masked.inputs[1 - at]
                 chain.insert(0, masked)
                 break
+    if guard and not _masks_no_whole_row(chains, mask):
+        return None  # a run-time mask may mask whole rows: the guard's zeros are then needed
     scale = 1.0
     scaled = chains.inner(scores, "elementwise")
     if scaled is not None:
@@ -373,6 +378,44 @@ def fuse_attention(chains: _Chains, node: Node) -> tuple[list[Node], Node] | Non
     }
     inputs = [q, k, v] if mask is None else [q, k, v, mask]
     return chain, Node(_fused_name(product, node), "attention", attrs, inputs, list(node.outputs))
+
+
+def _softmax_behind_nan_guard(
+    chains: _Chains, value_id: int | None
+) -> tuple[Node, list[Node]] | None:
+    """where(isnan(p), 0, p) with p = softmax(...): torch's ONNX export of
+    scaled_dot_product_attention zeroes the weights of a row that came out NaN. The softmax
+    and the guard's two nodes, when nothing else reads p."""
+    select = chains.inner(value_id, "select")
+    if select is None:
+        return None
+    condition, zero, weights = select.inputs
+    isnan = chains.inner(condition, "unary")
+    if isnan is None or isnan.attrs["op"] != UnaryOperation.ISNAN or isnan.inputs[0] != weights:
+        return None
+    if chains.scalar(zero) != 0.0 or weights in chains.outputs:
+        return None
+    if {id(reader) for reader in chains.readers[weights]} != {id(isnan), id(select)}:
+        return None
+    softmax = chains.producer.get(weights)
+    if softmax is None or softmax.op != "softmax" or softmax.name in chains.keep:
+        return None
+    return softmax, [isnan, select]
+
+
+def _masks_no_whole_row(chains: _Chains, value_id: int | None) -> bool:
+    """No mask, or a constant one without NaN or +inf in which every row (the last axis)
+    keeps an entry above -inf (a causal mask keeps the diagonal). No row of weights is then
+    NaN but for non-finite q or k, the one case where the NaN guard differs from the fused
+    attention (which follows torch's SDPA there)."""
+    if value_id is None:
+        return True
+    values = chains.constant(value_id)
+    if values is None or not values.is_floating_point() or values.numel() == 0:
+        return False
+    if bool(values.isnan().any()) or bool((values == math.inf).any()):
+        return False
+    return bool((values > -math.inf).any(-1).all())
 
 
 def fuse_heads_transpose_into_attention(
