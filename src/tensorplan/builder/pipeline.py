@@ -67,6 +67,10 @@ def _lower(state: BuildState) -> None:
     state.constraints = PrecisionConstraints.of(state.network)
 
 
+def _infer_profiles(state: BuildState) -> None:
+    state.shape_sets = profile_shape_sets(state.graph, state.profiles)
+
+
 def _configure_plugins(state: BuildState) -> None:
     try:
         configure_plugins(state.graph, state.shape_sets)
@@ -104,11 +108,7 @@ PIPELINE: tuple[Pass, ...] = (
     Pass("fuse_pointwise", OPTIMIZING, lambda s: fuse_pointwise(s.graph, keep=s.constraints.names)),
     Pass("eliminate_dead_code", OPTIMIZING, lambda s: eliminate_dead_code(s.graph)),
     Pass("compact", OPTIMIZING, lambda s: compact(s.graph)),
-    Pass(
-        "infer_profiles",
-        PLANNING,
-        lambda s: setattr(s, "shape_sets", profile_shape_sets(s.graph, s.profiles)),
-    ),
+    Pass("infer_profiles", PLANNING, _infer_profiles),
     Pass("configure_plugins", PLANNING, _configure_plugins),
     Pass("plan_memory", PLANNING, _plan_memory),
     Pass("select_tactics", PLANNING, _select_tactics),
